@@ -1,0 +1,1 @@
+"""DICOM building blocks: header indexing, series geometry, pixel volumes, sidecars."""

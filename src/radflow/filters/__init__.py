@@ -1,0 +1,1 @@
+"""Convolutional filters (IBSI 2 definitions): mean, LoG, Laws, wavelets."""

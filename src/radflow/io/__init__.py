@@ -1,0 +1,1 @@
+"""Input/output building blocks shared by all stages (atomic writes, tables, NIfTI)."""
