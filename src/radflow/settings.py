@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_type_hints
 
 from radflow.errors import ConfigError
 
@@ -30,7 +30,15 @@ def from_mapping(cls: type[T], values: Mapping[str, Any] | None, *, section: str
         where = f" in '{section}'" if section else ""
         raise ConfigError(f"unknown setting(s){where}: {', '.join(unknown)}; "
                           f"expected some of: {', '.join(sorted(names))}")
-    converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    hints = get_type_hints(cls)
+    converted: dict[str, Any] = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+            value = from_mapping(hint, value, section=f"{section}.{name}".strip("."))
+        elif isinstance(value, list):
+            value = tuple(value)
+        converted[name] = value
     return cls(**converted)
 
 

@@ -40,7 +40,8 @@ class Patient:
     """Identifying and demographic values written into every object of a patient.
 
     ``charset`` is the DICOM SpecificCharacterSet: ``"ISO_IR 192"`` (UTF-8) or
-    ``["", "ISO 2022 IR 149"]`` (Korean with code extensions), for example.
+    ``["", "ISO 2022 IR 149"]`` (Korean with code extensions), for example; ``None`` omits the
+    attribute (default repertoire, ASCII only), as many archives do.
     """
 
     patient_id: str
@@ -51,7 +52,7 @@ class Patient:
     weight_kg: float | None = None
     accession: str = "ACC0001"
     institution: str = "Radflow Demo Hospital"
-    charset: str | Sequence[str] = "ISO_IR 192"
+    charset: str | Sequence[str] | None = "ISO_IR 192"
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ def _base_dataset(patient: Patient, study: Study, sop_class: UID, sop_uid: UID,
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds = Dataset()
     ds.file_meta = meta
-    ds.SpecificCharacterSet = patient.charset
+    if patient.charset is not None:
+        ds.SpecificCharacterSet = patient.charset
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = sop_uid
     ds.PatientName = patient.name

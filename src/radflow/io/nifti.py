@@ -67,8 +67,14 @@ def write_nifti(dest: str | os.PathLike[str], image: sitk.Image) -> str:
     return voxel_hash(image)
 
 
-def read_image(path: str | os.PathLike[str]) -> sitk.Image:
+def read_image(path: str | os.PathLike[str], name: str | None = None) -> sitk.Image:
     """Read a NIfTI or NRRD volume as a SimpleITK image.
+
+    Parameters
+    ----------
+    name
+        How error messages name the file (default: its file name). Stages pass a pseudonymous
+        key, since input file names can carry patient names.
 
     Raises
     ------
@@ -76,15 +82,14 @@ def read_image(path: str | os.PathLike[str]) -> sitk.Image:
         When the file is missing or not a readable image.
     """
     path = Path(path)
+    name = name or path.name
     if not path.is_file():
-        raise InputFileError(f"{path.name}: no such image file", reason="missing-file")
+        raise InputFileError(f"{name}: no such image file", reason="missing-file")
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as exc:
-        raise InputFileError(
-            f"{path.name}: not a readable NIfTI/NRRD image ({exc.__class__.__name__})",
-            reason="unreadable-image",
-        ) from exc
+        raise InputFileError(f"{name}: not a readable NIfTI/NRRD image",
+                             reason="unreadable-image") from exc
 
 
 def voxel_hash(image: sitk.Image) -> str:

@@ -1,0 +1,184 @@
+# radflow: DICOM cohort -> NIfTI -> image/mask pairs -> PyRadiomics features -> dataset.
+# This file only declares; every decision lives in src/radflow (see README, "How it works").
+import os
+
+import radflow
+from radflow import workflow as rw
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: os.path.join(workflow.basedir, "config/config.yaml")
+
+
+validate(config, os.path.join(workflow.basedir, "config/schema/config.schema.yaml"))
+
+P = rw.resolve_paths(config, workflow.basedir)
+RES = P.results
+PRIV = P.private
+VERSION = radflow.__version__
+
+wildcard_constraints:
+    **rw.KEY_PATTERNS,
+
+
+def plan():
+    """The crawl checkpoint's plan (series to convert, pairs to build)."""
+    ck = checkpoints.crawl.get()
+    return rw.read_plan(ck.output.series, ck.output.pairs, config["convert"]["scope"])
+
+
+def all_sidecars(wildcards):
+    c = plan().convert
+    return [rw.sidecar_path(RES, cid, key) for cid, key in zip(c.case_id, c.series_key)]
+
+
+def all_pair_files(pattern):
+    return lambda wildcards: expand(pattern, pair_id=plan().pairs["pair_id"])
+
+
+rule all:
+    input:
+        f"{RES}/merge/dataset.csv",
+    default_target: True
+
+
+checkpoint crawl:
+    input:
+        sheet=[P.sheet] if P.sheet else [],
+    output:
+        series=f"{RES}/crawl/series.tsv",
+        pairs=f"{RES}/crawl/pairs.tsv",
+    params:
+        dicom_root=P.dicom_root,
+        dicom_tree=rw.tree_fingerprint(P.dicom_root),
+        sheet=P.sheet,
+        key_file=P.key_file,
+        pair_dir=f"{RES}/crawl/pairs",
+        sources_dir=f"{PRIV}/sources",
+        settings=config["crawl"],
+        version=VERSION,
+    log:
+        f"{RES}/logs/crawl.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    script:
+        "scripts/crawl.py"
+
+
+rule convert_one:
+    input:
+        source=f"{PRIV}/sources/{{series_key}}.json",
+    output:
+        sidecar=f"{RES}/convert/{{case_id}}/{{series_key}}.json",
+    params:
+        settings=config["crawl"]["geometry"],
+        version=VERSION,
+    log:
+        f"{RES}/logs/convert/{{case_id}}/{{series_key}}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    script:
+        "scripts/convert.py"
+
+
+rule convert:
+    input:
+        all_sidecars,
+
+
+rule pair_one:
+    input:
+        unpack(lambda w: rw.pair_sidecars(plan(), RES, w.pair_id)),
+        plan=f"{RES}/crawl/pairs/{{pair_id}}.json",
+    output:
+        record=f"{RES}/pair/{{pair_id}}.json",
+    params:
+        settings=config["pair"],
+        version=VERSION,
+    log:
+        f"{RES}/logs/pair/{{pair_id}}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "scripts/pair.py"
+
+
+rule pair:
+    input:
+        all_pair_files(f"{RES}/pair/{{pair_id}}.json"),
+    output:
+        f"{RES}/pair/pairs.tsv",
+    log:
+        f"{RES}/logs/pair.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "scripts/pair_table.py"
+
+
+rule extract_one:
+    input:
+        pair=f"{RES}/pair/{{pair_id}}.json",
+        params=P.pyradiomics_params,
+    output:
+        features=f"{RES}/extract/{{pair_id}}.parquet",
+        status=f"{RES}/extract/{{pair_id}}.json",
+    params:
+        laws=config["laws"],
+        version=VERSION,
+    log:
+        f"{RES}/logs/extract/{{pair_id}}.log",
+    threads: config["extract"]["threads"]
+    resources:
+        mem_mb=config["extract"]["mem_mb"],
+        runtime=config["extract"]["runtime"],
+    script:
+        "scripts/extract.py"
+
+
+rule extract:
+    input:
+        all_pair_files(f"{RES}/extract/{{pair_id}}.parquet"),
+
+
+rule merge:
+    input:
+        features=all_pair_files(f"{RES}/extract/{{pair_id}}.parquet"),
+        statuses=all_pair_files(f"{RES}/extract/{{pair_id}}.json"),
+        sidecars=all_sidecars,
+        pairs=f"{RES}/pair/pairs.tsv",
+        series=f"{RES}/crawl/series.tsv",
+        clinical=[P.clinical] if P.clinical else [],
+    output:
+        features=f"{RES}/merge/features.parquet",
+        features_wide=f"{RES}/merge/features_wide.csv",
+        dataset_parquet=f"{RES}/merge/dataset.parquet",
+        dataset_csv=f"{RES}/merge/dataset.csv",
+    params:
+        clinical=P.clinical,
+        clinical_id=config["clinical_id"],
+        clinical_sheet=config["clinical_sheet"],
+        key_file=P.key_file,
+        join_report=f"{RES}/merge/clinical_join_report.tsv",
+        run_summary=f"{RES}/qc/run_summary.tsv",
+        settings=config["merge"],
+        strict=config["strict"],
+        version=VERSION,
+    log:
+        f"{RES}/logs/merge.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "scripts/merge.py"

@@ -1,0 +1,12 @@
+"""Rule convert_one: one DICOM series or sheet file -> NIfTI + sidecar (radflow.convert)."""
+
+from radflow.convert import run_convert
+from radflow.logs import script_logging
+from radflow.settings import GeometrySettings, from_mapping
+
+with script_logging(snakemake.log[0]):
+    run_convert(
+        source_json=snakemake.input.source,
+        sidecar_json=snakemake.output.sidecar,
+        settings=from_mapping(GeometrySettings, snakemake.params.settings, section="geometry"),
+    )

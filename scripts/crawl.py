@@ -1,0 +1,18 @@
+"""Rule crawl: index the DICOM root and the cohort sheet (radflow.crawl)."""
+
+from radflow.crawl import run_crawl
+from radflow.logs import script_logging
+from radflow.settings import CrawlSettings, from_mapping
+
+with script_logging(snakemake.log[0]):
+    p = snakemake.params
+    run_crawl(
+        dicom_root=p.dicom_root,
+        sheet=p.sheet,
+        key_file=p.key_file,
+        settings=from_mapping(CrawlSettings, p.settings, section="crawl"),
+        series_tsv=snakemake.output.series,
+        pairs_tsv=snakemake.output.pairs,
+        pair_dir=p.pair_dir,
+        sources_dir=p.sources_dir,
+    )

@@ -1,0 +1,110 @@
+"""Stage ``convert``: one source (DICOM series or sheet image/mask file) -> one NIfTI volume.
+
+For each source the crawl planned, read its explicit file list (kept in the private folder),
+build the volume and write
+
+``<results>/convert/<case_id>/<series_key>.nii.gz``
+    Images as float32 (DICOM: each slice's own RescaleSlope/Intercept applied, slices sorted
+    along the slice normal, geometry verified); masks as integer label maps.
+``<results>/convert/<case_id>/<series_key>.json``
+    The sidecar: ``status`` (``ok`` | ``failed:<reason>``), voxel hash, grid, and acquisition
+    parameters useful for analysis, without identifying values. It is written last, so a killed
+    job leaves no sidecar and the job re-runs.
+
+A series that violates a geometry rule gets ``failed:<reason>`` in its sidecar and no volume: a
+wrong volume is never written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from radflow import __version__
+from radflow.dicom.sidecar import acquisition_sidecar
+from radflow.dicom.volume import read_series_volume
+from radflow.errors import PairingError, RadflowError
+from radflow.io.atomic import write_json
+from radflow.io.nifti import read_image, write_nifti
+from radflow.settings import GeometrySettings
+
+log = logging.getLogger(__name__)
+
+
+def label_map(image: sitk.Image, name: str) -> sitk.Image:
+    """Return a mask image as an integer label map (uint8 if labels fit, else int32).
+
+    Raises
+    ------
+    PairingError
+        When the mask holds non-integer or negative values (``failed:invalid-mask``).
+    """
+    arr = sitk.GetArrayFromImage(image)
+    if arr.ndim != 3:
+        raise PairingError(f"{name}: mask must be 3-D, got {arr.ndim}-D", reason="invalid-mask")
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr)):
+            raise PairingError(f"{name}: mask holds non-integer values; expected a label map",
+                               reason="invalid-mask")
+    if arr.size and arr.min() < 0:
+        raise PairingError(f"{name}: mask holds negative labels", reason="invalid-mask")
+    dtype = np.uint8 if (arr.size == 0 or arr.max() <= 255) else np.int32
+    out = sitk.GetImageFromArray(arr.astype(dtype))
+    out.CopyInformation(image)
+    return out
+
+
+def _grid(image: sitk.Image) -> dict[str, Any]:
+    return {
+        "size": list(image.GetSize()),
+        "spacing": [float(v) for v in image.GetSpacing()],
+        "origin": [float(v) for v in image.GetOrigin()],
+        "direction": [float(v) for v in image.GetDirection()],
+    }
+
+
+def convert_source(source: dict[str, Any], nifti_path: Path,
+                   settings: GeometrySettings) -> dict[str, Any]:
+    """Convert one source and write its NIfTI; return the sidecar dict (without writing it).
+
+    Per-source problems are returned as ``status = "failed:<reason>"``; they are not raised.
+    """
+    key = source["series_key"]
+    sidecar: dict[str, Any] = {"series_key": key, "case_id": source["case_id"],
+                               "role": source["role"], "radflow_version": __version__}
+    try:
+        if source["kind"] == "dicom":
+            image, datasets = read_series_volume([Path(f) for f in source["files"]], settings)
+            sidecar["acquisition"] = acquisition_sidecar(datasets[0])
+        else:
+            image = read_image(source["files"][0], name=f"source {key}")
+            if image.GetDimension() != 3:
+                raise PairingError(f"source {key}: expected a 3-D image, got "
+                                   f"{image.GetDimension()}-D", reason="not-3d")
+            if source["role"] == "mask":
+                image = label_map(image, f"source {key}")
+            else:
+                image = sitk.Cast(image, sitk.sitkFloat32)
+            sidecar["acquisition"] = {}
+        sidecar["voxel_hash"] = write_nifti(nifti_path, image)
+        sidecar.update(status="ok", nifti=nifti_path.name, grid=_grid(image))
+    except RadflowError as exc:
+        log.warning("convert %s: failed:%s: %s", key, exc.reason, exc)
+        nifti_path.unlink(missing_ok=True)
+        sidecar.update(status=f"failed:{exc.reason}", error=str(exc))
+    return sidecar
+
+
+def run_convert(*, source_json: str, sidecar_json: str, settings: GeometrySettings) -> None:
+    """Entry point of ``scripts/convert.py``: convert one source, write NIfTI then sidecar."""
+    source = json.loads(Path(source_json).read_text(encoding="utf-8"))
+    sidecar_path = Path(sidecar_json)
+    nifti_path = sidecar_path.with_name(sidecar_path.name.removesuffix(".json") + ".nii.gz")
+    sidecar = convert_source(source, nifti_path, settings)
+    write_json(sidecar_path, sidecar)
+    log.info("convert %s: %s", source["series_key"], sidecar["status"])

@@ -1,0 +1,213 @@
+"""Stage ``merge``: feature tables of all pairs + clinical table -> analysis-ready datasets.
+
+Outputs in ``<results>/merge/``:
+
+``features.parquet``
+    Long table, one row per pair x feature (keys, ``image_type``, ``feature_class``,
+    ``feature``, ``value`` and provenance columns).
+``features_wide.csv``
+    One row per pair: keys, provenance, then one column per ``<image_type>_<class>_<feature>``.
+``dataset.parquet`` / ``dataset.csv``
+    ``features_wide`` joined (left join on ``case_id``) with the clinical table, whose ID column
+    is replaced by the pseudonymous ``case_id`` computed with the same key as at ingest.
+``clinical_join_report.tsv``
+    Unmatched cases on both sides and duplicate clinical IDs, by ``case_id`` only. Written before
+    the join is judged, so it is there even when the run fails on it.
+
+and ``<results>/qc/run_summary.tsv``: counts of every status per stage. A run fails when the
+unmatched fraction on either side exceeds ``merge.max_unmatched_fraction``, on duplicate clinical
+IDs, and, with ``strict: true``, when any series, pair or extraction failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from radflow.errors import MergeError, StrictModeError
+from radflow.io.atomic import write_csv, write_parquet, write_tsv
+from radflow.io.tables import read_clinical
+from radflow.keys import case_id, load_key
+from radflow.settings import MergeSettings
+
+log = logging.getLogger(__name__)
+
+KEY_COLUMNS = ["case_id", "image_key", "mask_key", "pair_id", "roi", "label"]
+PROVENANCE_COLUMNS = ["radflow_version", "pyradiomics_dist", "pyradiomics_version",
+                      "simpleitk_version", "numpy_version", "params_hash", "image_hash",
+                      "mask_hash"]
+REPORT_COLUMNS = ["kind", "case_id", "detail"]
+
+
+@dataclass(frozen=True)
+class ClinicalInput:
+    """Where the clinical table is and how to read it (``path`` "" = no clinical table)."""
+
+    path: str = ""
+    id_column: str = "patient_id"
+    sheet: str = ""
+
+
+@dataclass(frozen=True)
+class MergeOutputs:
+    """Destinations of the merge stage."""
+
+    features: str
+    features_wide: str
+    dataset_parquet: str
+    dataset_csv: str
+    join_report: str
+    run_summary: str
+
+
+def long_features(feature_files: Sequence[str]) -> pd.DataFrame:
+    """Concatenate per-pair feature tables, sorted by case, pair, then extraction order."""
+    tables = [pd.read_parquet(f) for f in feature_files]
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        return pd.DataFrame(columns=[*KEY_COLUMNS, "image_type", "feature_class", "feature",
+                                     "value", *PROVENANCE_COLUMNS])
+    table = pd.concat(tables, ignore_index=True)
+    table["_order"] = table.groupby("pair_id").cumcount()
+    table = table.sort_values(["case_id", "pair_id", "_order"], kind="stable")
+    return table.drop(columns="_order").reset_index(drop=True)
+
+
+def wide_features(long: pd.DataFrame) -> pd.DataFrame:
+    """One row per pair: keys, provenance, then ``<image_type>_<class>_<feature>`` columns."""
+    if long.empty:
+        return pd.DataFrame(columns=KEY_COLUMNS + PROVENANCE_COLUMNS)
+    name = long["image_type"] + "_" + long["feature_class"] + "_" + long["feature"]
+    order = list(dict.fromkeys(name))
+    values = (long.assign(_name=name)
+              .pivot(index="pair_id", columns="_name", values="value")[order])
+    meta = long.drop_duplicates("pair_id").set_index("pair_id")[
+        [c for c in KEY_COLUMNS + PROVENANCE_COLUMNS if c != "pair_id"]]
+    wide = meta.join(values).reset_index()
+    wide = wide[KEY_COLUMNS + PROVENANCE_COLUMNS + order]
+    return wide.sort_values(["case_id", "pair_id"], kind="stable").reset_index(drop=True)
+
+
+def join_clinical(wide: pd.DataFrame, clinical: pd.DataFrame, id_column: str, key: bytes,
+                  max_unmatched: float) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Left-join ``wide`` with ``clinical`` on pseudonymised IDs.
+
+    Returns
+    -------
+    dataset : pandas.DataFrame
+        ``wide`` keys, then the clinical columns (without the source ID column), then features.
+    report : pandas.DataFrame
+        Columns ``kind`` (``unmatched-imaging`` | ``unmatched-clinical`` |
+        ``duplicate-clinical``), ``case_id``, ``detail``.
+    problems : list of str
+        Reasons the join is unacceptable (empty when it is fine).
+    """
+    clinical = clinical.copy()
+    clinical.insert(0, "case_id", [case_id(key, v) if v else "" for v in clinical[id_column]])
+    clinical = clinical.drop(columns=[id_column])
+    rows = []
+    missing_id = int((clinical["case_id"] == "").sum())
+    if missing_id:
+        rows.append({"kind": "missing-clinical-id", "case_id": "",
+                     "detail": f"{missing_id} row(s) with an empty {id_column}"})
+    clinical = clinical[clinical["case_id"] != ""]
+    dup_counts = clinical["case_id"].value_counts()
+    dups = sorted(dup_counts[dup_counts > 1].index)
+    rows += [{"kind": "duplicate-clinical", "case_id": c, "detail": f"{dup_counts[c]} rows"}
+             for c in dups]
+    image_cases = sorted(set(wide["case_id"]))
+    clinical_cases = sorted(set(clinical["case_id"]))
+    no_clinical = sorted(set(image_cases) - set(clinical_cases))
+    no_imaging = sorted(set(clinical_cases) - set(image_cases))
+    rows += [{"kind": "unmatched-imaging", "case_id": c, "detail": "no clinical row"}
+             for c in no_clinical]
+    rows += [{"kind": "unmatched-clinical", "case_id": c, "detail": "no feature row"}
+             for c in no_imaging]
+    report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
+
+    problems = []
+    if dups:
+        problems.append(f"{len(dups)} duplicate clinical ID(s)")
+    for side, unmatched, total in (("imaging", no_clinical, image_cases),
+                                   ("clinical", no_imaging, clinical_cases)):
+        if total and len(unmatched) / len(total) > max_unmatched:
+            problems.append(f"{len(unmatched)} of {len(total)} {side} cases unmatched "
+                            f"({len(unmatched) / len(total):.0%} > {max_unmatched:.0%})")
+    clinical_cols = [c for c in clinical.columns if c != "case_id"]
+    clash = sorted(set(clinical_cols) & set(wide.columns))
+    if clash:
+        problems.append(f"clinical columns clash with feature table columns: {clash}")
+    dataset = wide.merge(clinical.drop_duplicates("case_id"), on="case_id", how="left",
+                         validate="many_to_one")
+    n_keys = len(KEY_COLUMNS) + len(PROVENANCE_COLUMNS)
+    dataset = dataset[list(wide.columns[:n_keys]) + clinical_cols + list(wide.columns[n_keys:])]
+    return dataset, report, problems
+
+
+def run_summary(series_tsv: str, sidecars: Sequence[str], pairs_tsv: str,
+                status_files: Sequence[str]) -> pd.DataFrame:
+    """Count statuses per stage (columns ``stage``, ``status``, ``count``)."""
+    def statuses(files: Sequence[str]) -> list[str]:
+        return [json.loads(Path(f).read_text(encoding="utf-8"))["status"] for f in files]
+
+    per_stage = {
+        "crawl": pd.read_csv(series_tsv, sep="\t", dtype=str, keep_default_na=False)["status"],
+        "convert": pd.Series(statuses(sidecars), dtype=str),
+        "pair": pd.read_csv(pairs_tsv, sep="\t", dtype=str, keep_default_na=False)["status"],
+        "extract": pd.Series(statuses(status_files), dtype=str),
+    }
+    rows = [{"stage": stage, "status": status, "count": int(n)}
+            for stage, values in per_stage.items()
+            for status, n in sorted(values.value_counts().items())]
+    return pd.DataFrame(rows, columns=["stage", "status", "count"])
+
+
+def run_merge(*, feature_files: Sequence[str], status_files: Sequence[str], pairs_tsv: str,
+              series_tsv: str, sidecars: Sequence[str], clinical: ClinicalInput, key_file: str,
+              settings: MergeSettings, strict: bool, out: MergeOutputs) -> None:
+    """Entry point of ``scripts/merge.py``.
+
+    Raises
+    ------
+    MergeError
+        When the clinical join is unacceptable (see module docstring).
+    StrictModeError
+        With ``strict``, when any status in the run summary is ``failed:``.
+    """
+    summary = run_summary(series_tsv, sidecars, pairs_tsv, status_files)
+    write_tsv(out.run_summary, summary)
+    for rec in summary.to_dict("records"):
+        log.info("summary: %-8s %-40s %d", rec["stage"], rec["status"], rec["count"])
+
+    long = long_features(feature_files)
+    wide = wide_features(long)
+    problems: list[str] = []
+    if clinical.path:
+        table = read_clinical(clinical.path, clinical.id_column, clinical.sheet)
+        dataset, report, problems = join_clinical(wide, table, clinical.id_column,
+                                                  load_key(key_file),
+                                                  settings.max_unmatched_fraction)
+    else:
+        dataset = wide
+        report = pd.DataFrame([{"kind": "no-clinical-table", "case_id": "",
+                                "detail": "clinical not configured"}], columns=REPORT_COLUMNS)
+    write_tsv(out.join_report, report)
+    if problems:
+        raise MergeError("clinical join rejected: " + "; ".join(problems)
+                         + f" (see {out.join_report})", reason="clinical-join")
+    failed = summary[summary["status"].str.startswith("failed:")]
+    if strict and len(failed):
+        raise StrictModeError(f"strict mode: {int(failed['count'].sum())} failure(s): "
+                              + ", ".join(f"{r.stage} {r.status} x{r.count}"
+                                          for r in failed.itertuples()))
+    write_parquet(out.features, long)
+    write_csv(out.features_wide, wide)
+    write_parquet(out.dataset_parquet, dataset)
+    write_csv(out.dataset_csv, dataset)
+    log.info("merge: %d feature values, %d pairs, %d dataset rows", len(long), len(wide),
+             len(dataset))

@@ -1,0 +1,171 @@
+"""Stage ``pair``: check each planned image x mask x label pair and record the decision.
+
+``pair_one`` (one job per pair) reads the crawl's plan and the two convert sidecars and writes
+``<results>/pair/<pair_id>.json``: status (``ok`` | ``failed:<reason>``), the image and mask files
+extract should read, their voxel hashes, the number of ROI voxels, and whether the mask was
+resampled. ``pair`` gathers them into ``<results>/pair/pairs.tsv``.
+
+Grid rule: image and mask are on the same grid when their sizes are equal, origins and spacings
+agree within ``grid_atol_mm`` and direction cosines within ``grid_atol_mm / 100``. Otherwise the
+mask is resampled onto the image grid with nearest-neighbour interpolation when
+``resample_mask: true`` (written to ``<pair_id>_mask.nii.gz`` and recorded), and the pair fails
+with ``failed:grid-mismatch`` when it is not.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+from radflow import __version__
+from radflow.errors import PairingError, RadflowError
+from radflow.io.atomic import write_json, write_tsv
+from radflow.io.nifti import read_image, write_nifti
+from radflow.settings import PairSettings
+
+log = logging.getLogger(__name__)
+
+PAIRS_COLUMNS = [
+    "pair_id", "case_id", "image_key", "mask_key", "roi", "label", "status", "n_voxels",
+    "mask_resampled", "grid_mismatch", "image_hash", "mask_hash",
+]
+
+
+def grid_mismatch(image_grid: dict[str, Any], mask: sitk.Image, atol_mm: float) -> str:
+    """Describe how ``mask``'s grid differs from ``image_grid`` ("" when they agree).
+
+    Parameters
+    ----------
+    image_grid
+        ``{"size": [3], "spacing": [3], "origin": [3], "direction": [9]}`` (a convert sidecar's
+        ``grid``), spacing/origin in mm, direction row-major (ITK).
+    """
+    checks = [
+        ("size", image_grid["size"], mask.GetSize(), 0.0),
+        ("spacing", image_grid["spacing"], mask.GetSpacing(), atol_mm),
+        ("origin", image_grid["origin"], mask.GetOrigin(), atol_mm),
+        ("direction", image_grid["direction"], mask.GetDirection(), atol_mm / 100),
+    ]
+    problems = []
+    for name, want, got, tol in checks:
+        want_a, got_a = np.asarray(want, float), np.asarray(got, float)
+        if want_a.shape != got_a.shape or np.max(np.abs(want_a - got_a)) > tol:
+            problems.append(f"{name} {_fmt(got_a)} != image {_fmt(want_a)}")
+    return "; ".join(problems)
+
+
+def _fmt(values: np.ndarray) -> str:
+    return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
+
+
+def resample_to_grid(mask: sitk.Image, image_grid: dict[str, Any]) -> sitk.Image:
+    """Nearest-neighbour resampling of a label map onto the image grid (outside -> 0)."""
+    ref = sitk.Image([int(v) for v in image_grid["size"]], mask.GetPixelID())
+    ref.SetSpacing(image_grid["spacing"])
+    ref.SetOrigin(image_grid["origin"])
+    ref.SetDirection(image_grid["direction"])
+    return sitk.Resample(mask, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
+                         mask.GetPixelID())
+
+
+def _load_sidecar(path: str | None, which: str) -> dict[str, Any]:
+    if not path:
+        raise PairingError(f"{which} was not converted", reason=f"{which}-not-converted")
+    sidecar = json.loads(Path(path).read_text(encoding="utf-8"))
+    if sidecar["status"] != "ok":
+        reason = sidecar["status"].split(":", 1)[-1]
+        raise PairingError(f"{which} {sidecar['series_key']}: {sidecar['status']}",
+                           reason=f"{which}-{reason}")
+    sidecar["path"] = str(Path(path).with_name(sidecar["nifti"]))
+    return sidecar
+
+
+def pair_one(plan: dict[str, Any], image_sidecar: str | None, mask_sidecar: str | None,
+             settings: PairSettings, resampled_mask: Path) -> dict[str, Any]:
+    """Check one planned pair; return the pair record (``status`` says whether it is usable).
+
+    Per-pair problems are returned as ``failed:<reason>``, never raised.
+    """
+    record: dict[str, Any] = {k: plan[k] for k in
+                              ("pair_id", "case_id", "image_key", "mask_key", "roi", "label")}
+    record.update(status="ok", image="", mask="", image_hash="", mask_hash="", n_voxels=0,
+                  mask_resampled=False, grid_mismatch="", radflow_version=__version__)
+    try:
+        if plan["status"] != "ok":
+            raise PairingError(f"pair {plan['pair_id']}: crawl planned it as {plan['status']}",
+                               reason=plan["status"].split(":", 1)[-1])
+        image = _load_sidecar(image_sidecar, "image")
+        mask_meta = _load_sidecar(mask_sidecar, "mask")
+        mask = read_image(mask_meta["path"], name=f"mask {plan['mask_key']}")
+        record.update(image=image["path"], image_hash=image["voxel_hash"],
+                      mask=mask_meta["path"], mask_hash=mask_meta["voxel_hash"])
+        mismatch = grid_mismatch(image["grid"], mask, settings.grid_atol_mm)
+        if mismatch:
+            record["grid_mismatch"] = mismatch
+            if not settings.resample_mask:
+                raise PairingError(f"pair {plan['pair_id']}: mask grid differs from the image "
+                                   f"grid ({mismatch}); set pair.resample_mask: true to resample "
+                                   f"the mask (nearest neighbour)", reason="grid-mismatch")
+            mask = resample_to_grid(mask, image["grid"])
+            record.update(mask=str(resampled_mask), mask_hash=write_nifti(resampled_mask, mask),
+                          mask_resampled=True)
+        _check_label(mask, int(plan["label"]), settings.min_voxels, record)
+    except RadflowError as exc:
+        record["status"] = f"failed:{exc.reason}"
+        record["error"] = str(exc)
+        log.warning("pair %s: %s: %s", plan["pair_id"], record["status"], exc)
+    return record
+
+
+def _check_label(mask: sitk.Image, label: int, min_voxels: int, record: dict[str, Any]) -> None:
+    arr = sitk.GetArrayViewFromImage(mask)
+    n = int(np.count_nonzero(arr == label))
+    record["n_voxels"] = n
+    if n == 0:
+        present = sorted(int(v) for v in np.unique(arr) if v != 0)
+        if not present:
+            raise PairingError(f"pair {record['pair_id']}: mask is empty", reason="empty-mask")
+        raise PairingError(f"pair {record['pair_id']}: label {label} is absent from the mask "
+                           f"(labels present: {present[:10]})", reason="label-absent")
+    if n < min_voxels:
+        raise PairingError(f"pair {record['pair_id']}: label {label} has {n} voxels, "
+                           f"expected at least {min_voxels}", reason="mask-too-small")
+
+
+def run_pair(*, plan_json: str, image_sidecar: str | None, mask_sidecar: str | None,
+             out_json: str, settings: PairSettings) -> None:
+    """Entry point of ``scripts/pair.py`` (rule ``pair_one``)."""
+    plan = json.loads(Path(plan_json).read_text(encoding="utf-8"))
+    out = Path(out_json)
+    resampled = out.with_name(out.name.removesuffix(".json") + "_mask.nii.gz")
+    record = pair_one(plan, image_sidecar, mask_sidecar, settings, resampled)
+    if not record["mask_resampled"]:
+        resampled.unlink(missing_ok=True)
+    write_json(out, record)
+    log.info("pair %s: %s", plan["pair_id"], record["status"])
+
+
+def pairs_table(pair_jsons: Sequence[str]) -> pd.DataFrame:
+    """Gather pair records into the ``pairs.tsv`` table (columns :data:`PAIRS_COLUMNS`)."""
+    records = [json.loads(Path(p).read_text(encoding="utf-8")) for p in pair_jsons]
+    table = pd.DataFrame(records, columns=PAIRS_COLUMNS)
+    return table.sort_values(["case_id", "pair_id"], kind="stable").reset_index(drop=True)
+
+
+def run_pair_table(*, pair_jsons: Sequence[str], out_tsv: str) -> None:
+    """Entry point of ``scripts/pair_table.py`` (rule ``pair``)."""
+    table = pairs_table(pair_jsons)
+    write_tsv(out_tsv, table)
+    for status, n in table["status"].value_counts().sort_index().items():
+        log.info("pair: %d pair(s) %s", n, status)
+
+
+__all__ = ["PAIRS_COLUMNS", "grid_mismatch", "pair_one", "pairs_table", "resample_to_grid",
+           "run_pair", "run_pair_table"]

@@ -1,0 +1,162 @@
+"""Helpers the Snakefile calls: path resolution, the crawl plan, and target lists.
+
+The Snakefile only declares rules; every decision it needs (which series to convert, which pairs
+exist, where a file is) comes from here, computed from the validated config and the crawl
+checkpoint's tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from radflow.errors import ConfigError
+from radflow.keys import resolve_key_file
+
+#: Regular expressions of the pseudonymous keys (Snakemake wildcard constraints).
+KEY_PATTERNS = {
+    "case_id": r"c[0-9a-f]{12}",
+    "series_key": r"s[0-9a-f]{16}",
+    "pair_id": r"p[0-9a-f]{16}",
+}
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Resolved locations of one cohort's inputs and outputs (all as strings for Snakemake)."""
+
+    dicom_root: str
+    sheet: str
+    clinical: str
+    key_file: str
+    pyradiomics_params: str
+    results: str
+    private: str
+
+
+def _resolve_input(value: str, basedir: Path) -> str:
+    if not value:
+        return ""
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (basedir / path).resolve())
+
+
+def resolve_paths(config: dict[str, Any], basedir: str | os.PathLike[str]) -> Paths:
+    """Resolve the config's paths: inputs against the repository root, outputs against the cwd.
+
+    Raises
+    ------
+    ConfigError
+        When neither ``dicom_root`` nor ``sheet`` is given, an input does not exist, or
+        ``private_dir`` lies inside ``results_dir``.
+    """
+    basedir = Path(basedir)
+    paths = Paths(
+        dicom_root=_resolve_input(config["dicom_root"], basedir),
+        sheet=_resolve_input(config["sheet"], basedir),
+        clinical=_resolve_input(config["clinical"], basedir),
+        key_file=str(resolve_key_file(_resolve_input(config["key_file"], basedir) or None)),
+        pyradiomics_params=_resolve_input(config["extract"]["params"], basedir),
+        results=f"{config['results_dir'].rstrip('/')}/{config['cohort']}",
+        private=f"{config['private_dir'].rstrip('/')}/{config['cohort']}",
+    )
+    if not paths.dicom_root and not paths.sheet:
+        raise ConfigError("no input: set dicom_root (a DICOM folder tree) and/or sheet "
+                          "(a cohort sheet), e.g. --config dicom_root=/data/dicom")
+    checks = [("dicom_root", paths.dicom_root, Path.is_dir), ("sheet", paths.sheet, Path.is_file),
+              ("clinical", paths.clinical, Path.is_file),
+              ("extract.params", paths.pyradiomics_params, Path.is_file)]
+    for name, value, test in checks:
+        if value and not test(Path(value)):
+            raise ConfigError(f"{name}: {value} does not exist or is not a "
+                              f"{'folder' if test is Path.is_dir else 'file'}")
+    results_root = Path(config["results_dir"]).resolve()
+    private_root = Path(config["private_dir"]).resolve()
+    if private_root == results_root or results_root in private_root.parents:
+        raise ConfigError(f"private_dir ({config['private_dir']}) must not lie inside "
+                          f"results_dir ({config['results_dir']}): it holds source paths")
+    return paths
+
+
+def tree_fingerprint(root: str) -> str:
+    """Hash of the relative names, sizes and modification times of every file below ``root``.
+
+    Used as a Snakemake param of the crawl so that adding, removing or replacing files re-runs
+    the crawl (and, through write-if-changed manifests, only the jobs of what changed).
+    """
+    if not root:
+        return ""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            full = os.path.join(dirpath, name)
+            try:
+                st = os.stat(full)
+            except OSError:
+                continue
+            h.update(f"{os.path.relpath(full, root)}\0{st.st_size}\0{st.st_mtime_ns}\n"
+                     .encode("utf-8", "surrogateescape"))
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the crawl found: series to convert and pairs to build, as small tables.
+
+    Attributes
+    ----------
+    convert : pandas.DataFrame
+        Columns ``case_id, series_key`` of every source to convert.
+    pairs : pandas.DataFrame
+        The crawl's ``pairs.tsv`` (``pair_id, case_id, image_key, mask_key, image_status,
+        mask_status, ...``).
+    """
+
+    convert: pd.DataFrame
+    pairs: pd.DataFrame
+
+
+def read_plan(series_tsv: str, pairs_tsv: str, scope: str) -> Plan:
+    """Read the crawl checkpoint's tables and decide which series are converted.
+
+    Parameters
+    ----------
+    scope
+        ``paired``: only sources used by a pair whose sources are all ``ok``; ``all``: also every
+        other ``ok`` image series.
+    """
+    series = pd.read_csv(series_tsv, sep="\t", dtype=str, keep_default_na=False)
+    pairs = pd.read_csv(pairs_tsv, sep="\t", dtype=str, keep_default_na=False)
+    ok = series[series["status"] == "ok"]
+    used = set(pairs["image_key"]) | set(pairs["mask_key"])
+    if scope == "all":
+        wanted = ok[(ok["series_key"].isin(used)) | (ok["role"] == "image")]
+    else:
+        wanted = ok[ok["series_key"].isin(used)]
+    return Plan(convert=wanted[["case_id", "series_key"]].drop_duplicates().reset_index(drop=True),
+                pairs=pairs)
+
+
+def sidecar_path(results: str, case_id: str, series_key: str) -> str:
+    """Location of the convert sidecar (status + acquisition parameters) of one source."""
+    return f"{results}/convert/{case_id}/{series_key}.json"
+
+
+def pair_sidecars(plan: Plan, results: str, pair_id: str) -> dict[str, str]:
+    """The convert sidecars a pair job reads: only for sources the crawl found ``ok``."""
+    row = plan.pairs.loc[plan.pairs["pair_id"] == pair_id]
+    if row.empty:
+        raise ConfigError(f"pair {pair_id} is not in the crawl's pairs.tsv")
+    row = row.iloc[0]
+    inputs = {}
+    if row["image_status"] == "ok":
+        inputs["image"] = sidecar_path(results, row["case_id"], row["image_key"])
+    if row["mask_status"] == "ok":
+        inputs["mask"] = sidecar_path(results, row["case_id"], row["mask_key"])
+    return inputs

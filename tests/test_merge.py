@@ -1,0 +1,120 @@
+"""Merge stage: long/wide tables, keyed clinical join, join report, bounds, strict mode."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from radflow.errors import MergeError, StrictModeError
+from radflow.io.atomic import write_json, write_parquet, write_tsv
+from radflow.keys import case_id
+from radflow.merge import (
+    KEY_COLUMNS,
+    PROVENANCE_COLUMNS,
+    ClinicalInput,
+    MergeOutputs,
+    join_clinical,
+    run_merge,
+    wide_features,
+)
+from radflow.settings import MergeSettings
+
+KEY = b"k" * 32
+
+
+def _features(pid: str, cid: str, scale: float = 1.0) -> pd.DataFrame:
+    rows = []
+    for i, (itype, cls, feat) in enumerate([("original", "shape", "VoxelVolume"),
+                                            ("original", "firstorder", "Mean"),
+                                            ("wavelet-LLH", "glcm", "Contrast")]):
+        row = dict.fromkeys(PROVENANCE_COLUMNS, "x")
+        row.update(case_id=cid, image_key="s1", mask_key="s2", pair_id=pid, roi="lesion",
+                   label=1, image_type=itype, feature_class=cls, feature=feat,
+                   value=float(i) * scale)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_wide_has_one_row_per_pair_in_extraction_order() -> None:
+    long = pd.concat([_features("p2", "c2"), _features("p1", "c1", 2.0)])
+    wide = wide_features(long)
+    assert list(wide["pair_id"]) == ["p1", "p2"]
+    assert list(wide.columns[len(KEY_COLUMNS) + len(PROVENANCE_COLUMNS):]) == [
+        "original_shape_VoxelVolume", "original_firstorder_Mean", "wavelet-LLH_glcm_Contrast"]
+    assert wide.loc[0, "wavelet-LLH_glcm_Contrast"] == 4.0
+
+
+def test_join_maps_ids_with_the_key_and_drops_them() -> None:
+    wide = wide_features(pd.concat([_features("p1", case_id(KEY, "PID-1")),
+                                    _features("p2", case_id(KEY, "PID-2"))]))
+    clinical = pd.DataFrame({"patient_id": ["PID-1", "PID-2", "PID-3"], "age": [50, 60, 70]})
+    dataset, report, problems = join_clinical(wide, clinical, "patient_id", KEY, 0.5)
+    assert "patient_id" not in dataset.columns
+    assert dict(zip(dataset["pair_id"], dataset["age"], strict=True)) == {"p1": 50, "p2": 60}
+    assert not dataset.astype(str).apply(lambda c: c.str.contains("PID-")).any().any()
+    assert list(report["kind"]) == ["unmatched-clinical"]
+    assert report.loc[0, "case_id"] == case_id(KEY, "PID-3")
+    assert problems == []
+
+
+def test_join_rejects_duplicates_and_too_many_unmatched() -> None:
+    wide = wide_features(_features("p1", case_id(KEY, "PID-1")))
+    clinical = pd.DataFrame({"patient_id": ["PID-1", "PID-1", "PID-9"], "age": [1, 2, 3]})
+    _, report, problems = join_clinical(wide, clinical, "patient_id", KEY, 0.2)
+    assert "duplicate-clinical" in set(report["kind"])
+    assert any("duplicate" in p for p in problems)
+    assert any("clinical cases unmatched" in p for p in problems)
+
+
+def _merge_inputs(tmp_path, statuses=("ok",)):
+    feats, stats = [], []
+    for i, status in enumerate(statuses):
+        pid = f"p{i}"
+        f = tmp_path / f"{pid}.parquet"
+        write_parquet(f, _features(pid, case_id(KEY, f"PID-{i}")) if status == "ok"
+                      else _features(pid, "x").iloc[0:0])
+        s = tmp_path / f"{pid}.json"
+        write_json(s, {"pair_id": pid, "status": status})
+        feats.append(str(f))
+        stats.append(str(s))
+    write_tsv(tmp_path / "series.tsv", pd.DataFrame({"status": ["ok", "excluded:non-image-sr"]}))
+    write_tsv(tmp_path / "pairs.tsv", pd.DataFrame({"status": ["ok"] * len(statuses)}))
+    (tmp_path / "key").write_bytes(KEY)
+    clinical = tmp_path / "clinical.csv"
+    pd.DataFrame({"pid": [f"PID-{i}" for i in range(len(statuses))],
+                  "age": range(len(statuses))}).to_csv(clinical, index=False)
+    out = MergeOutputs(*(str(tmp_path / "out" / n) for n in (
+        "features.parquet", "features_wide.csv", "dataset.parquet", "dataset.csv",
+        "clinical_join_report.tsv", "run_summary.tsv")))
+    return dict(feature_files=feats, status_files=stats, pairs_tsv=str(tmp_path / "pairs.tsv"),
+                series_tsv=str(tmp_path / "series.tsv"), sidecars=[],
+                clinical=ClinicalInput(str(clinical), "pid"), key_file=str(tmp_path / "key"),
+                settings=MergeSettings(max_unmatched_fraction=0.6), out=out)
+
+
+def test_run_merge_writes_everything(tmp_path) -> None:
+    kw = _merge_inputs(tmp_path, ("ok", "ok"))
+    run_merge(strict=False, **kw)
+    dataset = pd.read_csv(kw["out"].dataset_csv)
+    assert len(dataset) == 2 and "age" in dataset.columns and "pid" not in dataset.columns
+    summary = pd.read_csv(kw["out"].run_summary, sep="\t")
+    assert set(summary["stage"]) == {"crawl", "pair", "extract"}  # no convert sidecars given
+
+
+def test_strict_mode_fails_on_any_failure_but_keeps_the_summary(tmp_path) -> None:
+    kw = _merge_inputs(tmp_path, ("ok", "failed:label-absent"))
+    run_merge(strict=False, **kw)  # not strict: fine, failure recorded
+    with pytest.raises(StrictModeError, match=r"extract failed:label-absent x1"):
+        run_merge(strict=True, **kw)
+    summary = pd.read_csv(kw["out"].run_summary, sep="\t")
+    assert "failed:label-absent" in set(summary["status"])
+
+
+def test_unmatched_bound_fails_the_merge(tmp_path) -> None:
+    kw = _merge_inputs(tmp_path, ("ok",))
+    pd.DataFrame({"pid": ["PID-0", "X", "Y"], "age": [1, 2, 3]}).to_csv(
+        kw["clinical"].path, index=False)
+    with pytest.raises(MergeError, match="2 of 3 clinical cases unmatched"):
+        run_merge(strict=False, **kw)
+    report = pd.read_csv(kw["out"].join_report, sep="\t")
+    assert (report["kind"] == "unmatched-clinical").sum() == 2

@@ -1,0 +1,116 @@
+"""Pair stage: grid checks, optional nearest-neighbour resampling, label/empty-mask failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+from radflow.convert import convert_source
+from radflow.io.atomic import write_json
+from radflow.io.nifti import read_image, write_nifti
+from radflow.pair import pair_one, pairs_table, run_pair
+from radflow.settings import GeometrySettings, PairSettings
+
+
+def _volume(arr_zyx: np.ndarray, spacing=(1.0, 1.0, 2.0), origin=(0.0, 0.0, 0.0)) -> sitk.Image:
+    img = sitk.GetImageFromArray(arr_zyx)
+    img.SetSpacing(spacing)
+    img.SetOrigin(origin)
+    return img
+
+
+def _sidecar(tmp: Path, key: str, role: str, img: sitk.Image) -> str:
+    src = tmp / f"{key}.src.nii.gz"
+    write_nifti(src, img)
+    source = {"series_key": key, "case_id": "c000000000001", "kind": "image-file", "role": role,
+              "files": [str(src)]}
+    sidecar = convert_source(source, tmp / f"{key}.nii.gz", GeometrySettings())
+    write_json(tmp / f"{key}.json", sidecar)
+    return str(tmp / f"{key}.json")
+
+
+def _plan(label: int = 1, status: str = "ok") -> dict:
+    return {"pair_id": "p0000000000000001", "case_id": "c000000000001",
+            "image_key": "s0000000000000001", "mask_key": "s0000000000000002", "roi": "lesion",
+            "label": label, "status": status}
+
+
+@pytest.fixture
+def image() -> sitk.Image:
+    return _volume(np.random.default_rng(0).normal(size=(6, 8, 10)).astype(np.float32))
+
+
+def _mask(shape=(6, 8, 10), value=1, **kw) -> sitk.Image:
+    arr = np.zeros(shape, np.uint8)
+    arr[2:4, 3:5, 4:7] = value
+    return _volume(arr, **kw)
+
+
+def test_same_grid_pair_is_ok(tmp_path, image) -> None:
+    rec = pair_one(_plan(), _sidecar(tmp_path, "img", "image", image),
+                   _sidecar(tmp_path, "msk", "mask", _mask()), PairSettings(),
+                   tmp_path / "r.nii.gz")
+    assert rec["status"] == "ok"
+    assert rec["n_voxels"] == 12 and not rec["mask_resampled"]
+    assert rec["image"].endswith("img.nii.gz") and rec["mask"].endswith("msk.nii.gz")
+
+
+@pytest.mark.parametrize("mask_kw, label, reason", [
+    ({"value": 0}, 1, "failed:empty-mask"),
+    ({"value": 2}, 1, "failed:label-absent"),
+    ({"origin": (0.5, 0.0, 0.0)}, 1, "failed:grid-mismatch"),
+    ({"shape": (6, 8, 11)}, 1, "failed:grid-mismatch"),
+])
+def test_pair_failures_are_recorded(tmp_path, image, mask_kw, label, reason) -> None:
+    rec = pair_one(_plan(label), _sidecar(tmp_path, "img", "image", image),
+                   _sidecar(tmp_path, "msk", "mask", _mask(**mask_kw)), PairSettings(),
+                   tmp_path / "r.nii.gz")
+    assert rec["status"] == reason
+    assert "p0000000000000001" in rec["error"]
+
+
+def test_mismatched_mask_is_resampled_when_allowed(tmp_path, image) -> None:
+    # Mask on a grid with half the in-plane spacing, covering the same physical box.
+    fine = np.zeros((6, 16, 20), np.uint8)
+    fine[2:4, 6:10, 8:14] = 1
+    mask = _volume(fine, spacing=(0.5, 0.5, 2.0), origin=(-0.25, -0.25, 0.0))
+    out = tmp_path / "r.nii.gz"
+    rec = pair_one(_plan(), _sidecar(tmp_path, "img", "image", image),
+                   _sidecar(tmp_path, "msk", "mask", mask),
+                   PairSettings(resample_mask=True), out)
+    assert rec["status"] == "ok" and rec["mask_resampled"]
+    assert "size" in rec["grid_mismatch"] and rec["mask"] == str(out)
+    back = sitk.GetArrayFromImage(read_image(out))
+    assert back.shape == (6, 8, 10) and back.sum() == 12
+
+
+def test_crawl_failure_passes_through(tmp_path) -> None:
+    rec = pair_one(_plan(status="failed:image-missing-slice"), None, None, PairSettings(),
+                   tmp_path / "r.nii.gz")
+    assert rec["status"] == "failed:image-missing-slice"
+
+
+def test_failed_conversion_fails_the_pair(tmp_path, image) -> None:
+    bad = tmp_path / "bad.json"
+    write_json(bad, {"series_key": "s1", "status": "failed:missing-slice"})
+    rec = pair_one(_plan(), str(bad), _sidecar(tmp_path, "msk", "mask", _mask()),
+                   PairSettings(), tmp_path / "r.nii.gz")
+    assert rec["status"] == "failed:image-missing-slice"
+
+
+def test_run_pair_and_table(tmp_path, image) -> None:
+    plan = tmp_path / "plan.json"
+    write_json(plan, _plan())
+    out = tmp_path / "pair" / "p0000000000000001.json"
+    run_pair(plan_json=str(plan), image_sidecar=_sidecar(tmp_path, "img", "image", image),
+             mask_sidecar=_sidecar(tmp_path, "msk", "mask", _mask()), out_json=str(out),
+             settings=PairSettings())
+    assert json.loads(out.read_text())["status"] == "ok"
+    table = pairs_table([str(out)])
+    assert isinstance(table, pd.DataFrame) and list(table["status"]) == ["ok"]
+    assert not (tmp_path / "pair" / "p0000000000000001_mask.nii.gz").exists()
