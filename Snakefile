@@ -55,7 +55,6 @@ checkpoint crawl:
         dicom_tree=rw.tree_fingerprint(P.dicom_root),
         sheet=P.sheet,
         key_file=P.key_file,
-        pair_dir=f"{RES}/crawl/pairs",
         sources_dir=f"{PRIV}/sources",
         settings=config["crawl"],
         version=VERSION,
@@ -65,6 +64,8 @@ checkpoint crawl:
     resources:
         mem_mb=2000,
         runtime=60,
+    conda:
+        "envs/radflow.yaml"
     script:
         "scripts/crawl.py"
 
@@ -83,6 +84,8 @@ rule convert_one:
     resources:
         mem_mb=2000,
         runtime=20,
+    conda:
+        "envs/radflow.yaml"
     script:
         "scripts/convert.py"
 
@@ -107,6 +110,8 @@ rule pair_one:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        "envs/radflow.yaml"
     script:
         "scripts/pair.py"
 
@@ -122,6 +127,8 @@ rule pair:
     resources:
         mem_mb=1000,
         runtime=10,
+    conda:
+        "envs/radflow.yaml"
     script:
         "scripts/pair_table.py"
 
@@ -142,6 +149,8 @@ rule extract_one:
     resources:
         mem_mb=config["extract"]["mem_mb"],
         runtime=config["extract"]["runtime"],
+    conda:
+        "envs/radflow.yaml"
     script:
         "scripts/extract.py"
 
@@ -180,5 +189,7 @@ rule merge:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "envs/radflow.yaml"
     script:
         "scripts/merge.py"

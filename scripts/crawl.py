@@ -13,6 +13,5 @@ with script_logging(snakemake.log[0]):
         settings=from_mapping(CrawlSettings, p.settings, section="crawl"),
         series_tsv=snakemake.output.series,
         pairs_tsv=snakemake.output.pairs,
-        pair_dir=p.pair_dir,
         sources_dir=p.sources_dir,
     )

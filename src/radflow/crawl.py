@@ -44,6 +44,7 @@ SERIES_COLUMNS = [
     "rows", "cols", "slices", "spacing_x", "spacing_y", "spacing_z", "orientation",
     "series_number", "series_description", "manufacturer",
 ]
+INT_COLUMNS = ["n_instances", "rows", "cols", "slices", "series_number"]
 PAIR_COLUMNS = ["pair_id", "case_id", "image_key", "mask_key", "label", "roi", "sheet_row",
                 "image_status", "mask_status", "status"]
 IMAGE_FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -205,6 +206,7 @@ def crawl(dicom_root: Path | None, sheet: Path | None, key: bytes,
                  for row in rows_sheet]
 
     series = pd.DataFrame([s.row for s in sources.values()], columns=SERIES_COLUMNS)
+    series = series.astype({c: "Int64" for c in INT_COLUMNS})
     series = series.sort_values(["case_id", "series_key"], kind="stable").reset_index(drop=True)
     pairs = pd.DataFrame(pair_rows, columns=PAIR_COLUMNS)
     dup = pairs["pair_id"].duplicated(keep="first")
@@ -306,12 +308,16 @@ def write_crawl(result: CrawlResult, series_tsv: Path, pairs_tsv: Path, pair_dir
 
 
 def run_crawl(*, dicom_root: str, sheet: str, key_file: str, settings: CrawlSettings,
-              series_tsv: str, pairs_tsv: str, pair_dir: str, sources_dir: str) -> None:
-    """Entry point of ``scripts/crawl.py``: load (or create) the key, crawl, write outputs."""
+              series_tsv: str, pairs_tsv: str, sources_dir: str) -> None:
+    """Entry point of ``scripts/crawl.py``: load (or create) the key, crawl, write outputs.
+
+    Per-pair plans go to ``pairs/<pair_id>.json`` beside ``pairs_tsv``.
+    """
     key = load_key(key_file, create=True)
     result = crawl(Path(dicom_root) if dicom_root else None, Path(sheet) if sheet else None,
                    key, settings)
-    write_crawl(result, Path(series_tsv), Path(pairs_tsv), Path(pair_dir), Path(sources_dir))
+    write_crawl(result, Path(series_tsv), Path(pairs_tsv), Path(pairs_tsv).parent / "pairs",
+                Path(sources_dir))
 
 
 __all__: Sequence[str] = ["CrawlResult", "crawl", "read_sheet", "run_crawl", "write_crawl"]

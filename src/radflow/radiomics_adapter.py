@@ -27,6 +27,7 @@ import json
 import logging
 import re
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -303,8 +304,10 @@ def _validate(params: Any, source: str) -> dict[str, Any]:
                           f"'imageType', 'featureClass', 'voxelSetting'; got "
                           f"{type(params).__name__}", reason="params")
     schema_file, schema_funcs = radiomics.getParameterValidationFiles()
-    core = pykwalify.core.Core(source_data=copy.deepcopy(dict(params)),
-                               schema_files=[schema_file], extensions=[schema_funcs])
+    with warnings.catch_warnings():  # pykwalify loads the schema functions with load_module()
+        warnings.filterwarnings("ignore", "the load_module", DeprecationWarning)
+        core = pykwalify.core.Core(source_data=copy.deepcopy(dict(params)),
+                                   schema_files=[schema_file], extensions=[schema_funcs])
     try:
         validated = core.validate(raise_exception=True)
     except pykwalify.errors.PyKwalifyException as exc:
@@ -370,7 +373,7 @@ def _image_type_generator(spec: ImageTypeSpec) -> Callable[..., Iterator[tuple]]
 
 
 def _check_same_grid(filtered: Any, reference: sitk.Image, name: str) -> None:
-    """Raise :class:`ExtractionError` unless ``filtered`` is a scalar image on ``reference``'s grid."""
+    """Raise :class:`ExtractionError` unless ``filtered`` is scalar and on ``reference``'s grid."""
     if not isinstance(filtered, sitk.Image):
         raise ExtractionError(f"image type {name}: filter returned {type(filtered).__name__}, "
                               "not a SimpleITK image", reason="filter-geometry")

@@ -4,9 +4,6 @@
   turn every way a file can fail into an :class:`~radflow.errors.InputFileError` with a
   closed-vocabulary reason (``empty-file``, ``not-dicom``, ``truncated``,
   ``missing-sop-class-uid``, ``unreadable``).
-* :func:`frame_headers` gives the per-slice geometry and rescale of a single-frame image or of each
-  frame of an enhanced multi-frame image (functional groups); :func:`frames_geometry` runs the
-  one geometry check (:func:`radflow.dicom.geometry.check_series_geometry`) on them.
 * Small tolerant value getters: a malformed value yields ``None``, never an exception.
 
 Reading policy
@@ -29,13 +26,11 @@ import os
 import struct
 import unicodedata
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pydicom
 from pydicom import config as pydicom_config
 from pydicom.dataelem import RawDataElement
@@ -43,9 +38,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-from radflow.dicom.geometry import SeriesGeometry, check_series_geometry
-from radflow.errors import DicomError, InputFileError
-from radflow.settings import GeometrySettings
+from radflow.errors import InputFileError
 
 logger = logging.getLogger(__name__)
 
@@ -56,43 +49,12 @@ _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN
 _RAW_STARTS = {b"\x02\x00", b"\x00\x02", b"\x08\x00", b"\x00\x08"}
 
 
-@dataclass(frozen=True)
-class FrameHeader:
-    """Geometry and rescale of one image slice (a single-frame file or one frame).
+class TruncatedFileError(InputFileError):
+    """A file ends early (reason ``truncated``); ``series_uid`` is what its partial header says."""
 
-    Attributes
-    ----------
-    file
-        The file holding the slice.
-    frame
-        0-based frame index in a multi-frame file; ``None`` for a single-frame file.
-    position
-        ImagePositionPatient (LPS, mm); NaN when missing.
-    orientation
-        ImageOrientationPatient (6 cosines); NaN when missing.
-    pixel_spacing
-        PixelSpacing ``(row spacing, column spacing)`` in mm; NaN when missing.
-    rows, cols
-        Rows and Columns (0 when missing).
-    slope, intercept
-        RescaleSlope / RescaleIntercept (1 / 0 when absent).
-    """
-
-    file: Path
-    frame: int | None
-    position: tuple[float, float, float]
-    orientation: tuple[float, ...]
-    pixel_spacing: tuple[float, float]
-    rows: int
-    cols: int
-    slope: float
-    intercept: float
-
-    @property
-    def label(self) -> str:
-        """File name, with the frame number for multi-frame files (for messages)."""
-        name = self.file.name
-        return name if self.frame is None else f"{name}[frame {self.frame + 1}]"
+    def __init__(self, message: str, *, series_uid: str = "") -> None:
+        super().__init__(message, reason="truncated")
+        self.series_uid = series_uid
 
 
 @contextmanager
@@ -124,8 +86,9 @@ def read_header(path: str | os.PathLike[str]) -> tuple[Dataset, bool]:
     Raises
     ------
     InputFileError
-        Reason ``empty-file``, ``not-dicom``, ``truncated``, ``missing-sop-class-uid`` or
-        ``unreadable`` (any other read error); the message names the file only.
+        Reason ``empty-file``, ``not-dicom``, ``truncated`` (a :class:`TruncatedFileError`),
+        ``missing-sop-class-uid`` or ``unreadable`` (any other read error); the message names
+        the file only.
     """
     return _read(Path(path), pixels=False)
 
@@ -153,16 +116,21 @@ def _read(path: Path, *, pixels: bool) -> tuple[Dataset, bool]:
                 if "SOPClassUID" not in ds:
                     raise InputFileError(f"{path.name}: not a DICOM file (no DICM prefix and no "
                                          "SOPClassUID)", reason="not-dicom") from None
-            if any("End of file" in str(w.message) for w in caught):
-                raise InputFileError(f"{path.name}: truncated (end of file inside an element)",
-                                     reason="truncated")
-            has_pixels = _check_complete(ds, fp, size, path)
+            try:
+                if any("End of file" in str(w.message) for w in caught):
+                    raise InputFileError(f"{path.name}: truncated (end of file inside an "
+                                         "element)", reason="truncated")
+                has_pixels = _check_complete(ds, fp, size, path)
+            except InputFileError as exc:
+                raise TruncatedFileError(str(exc), series_uid=get_str(ds, "SeriesInstanceUID")) \
+                    from None
     except InputFileError:
         raise
-    except (OSError, EOFError) as exc:
+    except EOFError as exc:
+        raise TruncatedFileError(f"{path.name}: truncated ({type(exc).__name__})") from exc
+    except OSError as exc:
         raise InputFileError(f"{path.name}: cannot be read ({type(exc).__name__})",
-                             reason="truncated" if isinstance(exc, EOFError)
-                             else "unreadable") from exc
+                             reason="unreadable") from exc
     except Exception as exc:  # pydicom raises many types on malformed input
         raise InputFileError(f"{path.name}: malformed DICOM ({type(exc).__name__})",
                              reason="unreadable") from exc
@@ -185,7 +153,8 @@ def _check_complete(ds: Dataset, fp: Any, size: int, path: Path) -> bool:
         if len(head) < 8:
             raise InputFileError(truncated, reason="truncated")
         endian = "<" if little is not False else ">"
-        if implicit:
+        if implicit or not head[4:6].isalpha() or not head[4:6].isupper():
+            # implicit, or an implicit-encoded element in an explicit data set (seen in the wild)
             length, header = struct.unpack(endian + "L", head[4:8])[0], 8
         elif head[4:6] in _LONG_VRS:
             if len(head) < 12:
@@ -229,7 +198,7 @@ def clean_text(value: Any, max_len: int = 64) -> str:
     return " ".join(text.split())[:max_len]
 
 
-def _get(ds: Dataset, keyword: str) -> Any:
+def get_value(ds: Dataset, keyword: str) -> Any:
     try:
         return ds.get(keyword)
     except Exception:  # malformed value that pydicom cannot convert
@@ -238,7 +207,7 @@ def _get(ds: Dataset, keyword: str) -> Any:
 
 def get_str(ds: Dataset, keyword: str) -> str:
     """The attribute as a stripped string ('' when absent or unreadable; multi-values joined)."""
-    value = _get(ds, keyword)
+    value = get_value(ds, keyword)
     if value is None:
         return ""
     if isinstance(value, list | tuple | pydicom.multival.MultiValue):
@@ -248,7 +217,7 @@ def get_str(ds: Dataset, keyword: str) -> str:
 
 def get_strs(ds: Dataset, keyword: str) -> tuple[str, ...]:
     """A multi-valued string attribute as a tuple of stripped strings (empty when absent)."""
-    value = _get(ds, keyword)
+    value = get_value(ds, keyword)
     if value is None or value == "":
         return ()
     if isinstance(value, list | tuple | pydicom.multival.MultiValue):
@@ -258,7 +227,7 @@ def get_strs(ds: Dataset, keyword: str) -> tuple[str, ...]:
 
 def get_floats(ds: Dataset, keyword: str, n: int | None = None) -> tuple[float, ...] | None:
     """A numeric attribute as finite floats; ``None`` when absent, malformed or of wrong length."""
-    value = _get(ds, keyword)
+    value = get_value(ds, keyword)
     if value is None or value == "":
         return None
     values = value if isinstance(value, list | tuple | pydicom.multival.MultiValue) else [value]
@@ -289,114 +258,15 @@ def number_of_frames(ds: Dataset) -> int:
     return n if n is not None and n > 0 else 1
 
 
-def _fg_item(group: Any, sequence: str) -> Dataset | None:
-    """First item of ``sequence`` inside a functional group item, or ``None``."""
-    if group is None:
-        return None
-    seq = _get(group, sequence)
-    return seq[0] if seq else None
-
-
-def _from_groups(groups: Sequence[Dataset | None], sequence: str, keyword: str,
-                 getter: Callable[[Dataset, str], Any]) -> Any:
-    for group in groups:
-        item = _fg_item(group, sequence)
-        if item is not None:
-            value = getter(item, keyword)
-            if value is not None:
-                return value
-    return None
-
-
-def frame_headers(ds: Dataset, path: str | os.PathLike[str]) -> list[FrameHeader]:
-    """Per-slice geometry and rescale of an image object.
-
-    Single-frame objects give one :class:`FrameHeader` from the top-level attributes. Multi-frame
-    objects give one per frame from the per-frame and shared functional groups (Plane Position,
-    Plane Orientation, Pixel Measures, Pixel Value Transformation; per-frame wins over shared,
-    shared over top level).
-
-    Raises
-    ------
-    DicomError
-        ``unsupported-multiframe`` for a multi-frame object without per-frame plane positions
-        (classic NM/US/XA/SC multi-frame).
-    """
-    path = Path(path)
-    rows, cols = get_int(ds, "Rows") or 0, get_int(ds, "Columns") or 0
-    n_frames = number_of_frames(ds)
-    per_frame = _get(ds, "PerFrameFunctionalGroupsSequence")
-    shared_seq = _get(ds, "SharedFunctionalGroupsSequence")
-    shared = shared_seq[0] if shared_seq else None
-    if n_frames == 1 and not per_frame:
-        return [_frame(path, None, ds, [shared], rows, cols)]
-    if not per_frame or len(per_frame) != n_frames:
-        raise DicomError(
-            f"{path.name}: multi-frame object with {n_frames} frames and "
-            f"{len(per_frame) if per_frame else 0} per-frame functional group items; only "
-            "enhanced objects with per-frame plane positions are supported",
-            reason="unsupported-multiframe")
-    return [_frame(path, k, ds, [per_frame[k], shared], rows, cols) for k in range(n_frames)]
-
-
-def _frame(path: Path, frame: int | None, ds: Dataset, groups: list[Dataset | None], rows: int,
-           cols: int) -> FrameHeader:
-    def pick(sequence: str, keyword: str, n: int) -> tuple[float, ...]:
-        value = _from_groups(groups, sequence, keyword, lambda d, k: get_floats(d, k, n))
-        if value is None:
-            value = get_floats(ds, keyword, n)
-        return value if value is not None else (math.nan,) * n
-
-    slope = _from_groups(groups, "PixelValueTransformationSequence", "RescaleSlope", get_float)
-    intercept = _from_groups(groups, "PixelValueTransformationSequence", "RescaleIntercept",
-                             get_float)
-    if slope is None:
-        slope = get_float(ds, "RescaleSlope")
-    if intercept is None:
-        intercept = get_float(ds, "RescaleIntercept")
-    return FrameHeader(
-        file=path,
-        frame=frame,
-        position=pick("PlanePositionSequence", "ImagePositionPatient", 3),  # type: ignore[arg-type]
-        orientation=pick("PlaneOrientationSequence", "ImageOrientationPatient", 6),
-        pixel_spacing=pick("PixelMeasuresSequence", "PixelSpacing", 2),  # type: ignore[arg-type]
-        rows=rows,
-        cols=cols,
-        slope=1.0 if slope is None else slope,
-        intercept=0.0 if intercept is None else intercept,
-    )
-
-
-def frames_geometry(frames: Sequence[FrameHeader], settings: GeometrySettings,
-                    single_slice_spacing: float | None = None) -> SeriesGeometry:
-    """Run the one geometry check on slices; ``order`` indexes ``frames``.
-
-    Raises
-    ------
-    SeriesGeometryError
-        See :func:`radflow.dicom.geometry.check_series_geometry`.
-    """
-    return check_series_geometry(
-        np.array([f.position for f in frames], dtype=float).reshape(-1, 3),
-        np.array([f.orientation for f in frames], dtype=float).reshape(-1, 6),
-        np.array([f.pixel_spacing for f in frames], dtype=float).reshape(-1, 2),
-        np.array([(f.rows, f.cols) for f in frames], dtype=np.int64).reshape(-1, 2),
-        settings,
-        labels=[f.label for f in frames],
-        single_slice_spacing=single_slice_spacing,
-    )
-
-
 __all__ = [
-    "FrameHeader",
+    "TruncatedFileError",
     "clean_text",
-    "frame_headers",
-    "frames_geometry",
     "get_float",
     "get_floats",
     "get_int",
     "get_str",
     "get_strs",
+    "get_value",
     "number_of_frames",
     "quiet_pydicom",
     "read_dataset",

@@ -88,7 +88,7 @@ def laws_kernel_1d(name: str) -> np.ndarray:
 
 
 def parse_laws_kernel(kernel: str) -> tuple[str, ...]:
-    """Split a kernel name into 1-D names in x, y(, z) order: ``"E5L5S5"`` -> ``("E5", "L5", "S5")``.
+    """Split a kernel name into 1-D names in x, y(, z) order (``"E5L5S5"`` -> E5, L5, S5).
 
     Raises
     ------
@@ -169,9 +169,12 @@ class LawsSettings:
         check_choice(self.dimensions, DIMENSIONS, "dimensions")
         wanted = 3 if self.dimensions == "3d" else 2
         if len(names) != wanted:
-            raise FilterError(f"kernel: {self.kernel!r} has {len(names)} 1-D kernels but "
-                              f"dimensions={self.dimensions!r} needs {wanted} "
-                              f"(e.g. {'L5E5E5' if wanted == 3 else 'L5E5'})")
+            other = "2d" if wanted == 3 else "3d"
+            raise FilterError(f"kernel: {self.kernel!r} is not allowed with "
+                              f"dimensions={self.dimensions!r}; expected {wanted} 1-D kernels "
+                              f"(e.g. {'L5E5E5' if wanted == 3 else 'L5E5'}), or use "
+                              f"dimensions={other!r} (command line: "
+                              f"{'--2d' if other == '2d' else 'no --2d'})")
 
     @property
     def kernel_names(self) -> tuple[str, ...]:

@@ -82,7 +82,7 @@ def gaussian_kernels_1d(sigma: float, truncate: float) -> tuple[np.ndarray, np.n
     g, g2 : numpy.ndarray, shape (2n + 1,)
         ``g(t)`` and ``g''(t)`` at ``t = -n..n`` with ``n = floor(truncate·σ + 0.5)``.
     """
-    n = int(math.floor(truncate * sigma + 0.5))
+    n = math.floor(truncate * sigma + 0.5)
     t = np.arange(-n, n + 1, dtype=np.float64)
     g = np.exp(-(t**2) / (2.0 * sigma**2)) / (sigma * math.sqrt(2.0 * math.pi))
     g2 = (t**2 / sigma**4 - 1.0 / sigma**2) * g

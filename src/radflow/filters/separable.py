@@ -84,7 +84,7 @@ def rotation_group(ndim: int) -> list[tuple[tuple[int, ...], tuple[bool, ...]]]:
 
 
 def _canonical(op: AxisOp, flip: bool) -> tuple[AxisOp, float]:
-    """Operator ``op`` (reversed if ``flip``) as (operator, sign) with symmetric reversal removed."""
+    """``op`` (reversed if ``flip``) as (operator, sign), (anti)symmetric reversals removed."""
     if not flip:
         return op, 1.0
     sign = 1.0
@@ -140,7 +140,7 @@ def _apply(volume: np.ndarray, op: AxisOp, axis: int, mode: str) -> np.ndarray:
         return volume.copy()
     out = volume
     for k in op:
-        out = ndi.convolve1d(out, k, axis=axis, mode=mode, cval=0.0)
+        out = ndi.correlate1d(out, k, axis=axis, mode=mode, cval=0.0)
     return out
 
 

@@ -1,0 +1,222 @@
+"""Extract stage: PyRadiomics features of one image/mask pair, with provenance.
+
+Input is the pair stage's record ``results/<cohort>/pair/<pair_id>.json``; output is a long
+feature table (one row per feature) and a status record. Per-pair problems (pair not ``ok``,
+unreadable volume, a volume that changed since pairing, PyRadiomics failure) never raise: they
+give an empty table (same columns and dtypes) and a ``skipped:...`` / ``failed:<reason>`` status,
+so the cohort goes on (``strict: true`` is enforced downstream). An invalid params file or custom
+image type is a configuration error and raises :class:`~radflow.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from radflow.errors import ConfigError, ExtractionError, FilterError, InputFileError
+from radflow.io.atomic import write_json, write_parquet
+from radflow.io.nifti import read_image, voxel_hash
+from radflow.radiomics_adapter import (
+    ImageTypeSpec,
+    compute_features,
+    load_params,
+    params_hash,
+    versions,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Columns of the feature table and their pandas dtypes, in order.
+COLUMNS: dict[str, str] = {
+    "case_id": "str",
+    "image_key": "str",
+    "mask_key": "str",
+    "pair_id": "str",
+    "roi": "str",
+    "label": "int64",
+    "image_type": "str",
+    "feature_class": "str",
+    "feature": "str",
+    "value": "float64",
+    "radflow_version": "str",
+    "pyradiomics_dist": "str",
+    "pyradiomics_version": "str",
+    "simpleitk_version": "str",
+    "numpy_version": "str",
+    "params_hash": "str",
+    "image_hash": "str",
+    "mask_hash": "str",
+}
+
+#: Keys a pair record must have.
+PAIR_KEYS: tuple[str, ...] = ("pair_id", "case_id", "image_key", "mask_key", "roi", "label",
+                              "status", "image", "mask", "image_hash", "mask_hash")
+
+
+def empty_table() -> pd.DataFrame:
+    """A feature table with no rows and the columns/dtypes of :data:`COLUMNS`."""
+    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in COLUMNS.items()})
+
+
+def laws_image_types(configs: Sequence[Mapping[str, Any]] | None) -> tuple[ImageTypeSpec, ...]:
+    """Custom image types for the ``laws`` section of config.yaml.
+
+    Parameters
+    ----------
+    configs
+        One mapping per Laws image type, with the fields of
+        :class:`radflow.filters.laws.LawsSettings` (``kernel``, ``rotation_invariant``,
+        ``pooling``, ``energy_delta``, ``boundary``, ``dimensions``).
+
+    Returns
+    -------
+    tuple of ImageTypeSpec
+        Named by :func:`radflow.filters.laws.laws_feature_prefix` (e.g. ``laws-L5E5E5-ri-max-e7``);
+        each filters the pre-processed image with :func:`radflow.filters.laws.laws_image`.
+
+    Raises
+    ------
+    ConfigError
+        Invalid options, or two entries giving the same image-type name.
+    """
+    from radflow.filters.laws import LawsSettings, laws_feature_prefix, laws_image
+
+    specs = []
+    for i, config in enumerate(configs or ()):
+        try:
+            settings = LawsSettings(**dict(config))
+        except (FilterError, TypeError) as exc:
+            raise ConfigError(f"laws[{i}]: {exc}") from exc
+        specs.append(ImageTypeSpec(name=laws_feature_prefix(settings),
+                                   make=functools.partial(laws_image, settings=settings)))
+    names = [s.name for s in specs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"laws: image type(s) {', '.join(duplicates)} configured twice "
+                          "(entries that differ only in options not in the name)")
+    return tuple(specs)
+
+
+def extract_pair(pair: Mapping[str, Any], params_path: Path, *,
+                 extra_image_types: Sequence[ImageTypeSpec] = ()
+                 ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Extract the features of one pair.
+
+    Parameters
+    ----------
+    pair
+        Pair record (see :data:`PAIR_KEYS`); ``image``/``mask`` are NIfTI paths, ``*_hash`` their
+        :func:`~radflow.io.nifti.voxel_hash` at pairing time.
+    params_path
+        Native PyRadiomics params file (YAML/JSON).
+    extra_image_types
+        Custom image types computed besides the params' ones.
+
+    Returns
+    -------
+    table : pandas.DataFrame, shape (n_features, 18)
+        Columns :data:`COLUMNS`; empty (same columns/dtypes) unless the status is ``ok``.
+    status : dict
+        ``pair_id``; ``status`` (``ok``, ``skipped:<pair status>`` or ``failed:<reason>``);
+        ``reason`` (short reason, None when ok); ``message`` (human-readable, None when ok);
+        ``n_features``; ``seconds`` (wall time).
+
+    Raises
+    ------
+    ConfigError
+        Invalid params file or custom image types.
+    InputFileError
+        ``pair`` is not a valid pair record (missing key, non-integer label).
+    """
+    start = time.perf_counter()
+    _check_pair(pair)
+    pair_id = str(pair["pair_id"])
+    params = load_params(params_path)
+    p_hash = params_hash(params, extra_image_types)
+
+    def done(table: pd.DataFrame, status: str, reason: str | None,
+             message: str | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+        return table, {"pair_id": pair_id, "status": status, "reason": reason,
+                       "message": message, "n_features": len(table),
+                       "seconds": round(time.perf_counter() - start, 3)}
+
+    pair_status = str(pair["status"])
+    if pair_status != "ok":
+        logger.info("pair %s: skipped (pair status %s)", pair_id, pair_status)
+        return done(empty_table(), f"skipped:{pair_status}", pair_status,
+                    f"pair status is {pair_status}")
+    try:
+        table = _extract(pair, params, p_hash, extra_image_types)
+    except (ExtractionError, InputFileError) as exc:
+        logger.warning("pair %s: extraction failed (%s): %s", pair_id, exc.reason, exc)
+        return done(empty_table(), f"failed:{exc.reason}", exc.reason, str(exc))
+    logger.info("pair %s: %d features", pair_id, len(table))
+    return done(table, "ok", None, None)
+
+
+def run_extract(pair_json: Path, params_path: Path, out_parquet: Path, out_status: Path, *,
+                extra_image_types: Sequence[ImageTypeSpec] = ()) -> None:
+    """Read a pair record, extract its features, write the table (Parquet) and status (JSON).
+
+    Both outputs are written atomically, also for skipped and failed pairs.
+
+    Raises
+    ------
+    InputFileError
+        ``pair_json`` is missing, not JSON, or not a valid pair record.
+    ConfigError
+        Invalid params file or custom image types.
+    """
+    pair_json = Path(pair_json)
+    try:
+        pair = json.loads(pair_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputFileError(f"{pair_json.name}: cannot read pair record ({exc})",
+                             reason="bad-pair-record") from exc
+    if not isinstance(pair, dict):
+        raise InputFileError(f"{pair_json.name}: pair record is not a JSON object",
+                             reason="bad-pair-record")
+    table, status = extract_pair(pair, Path(params_path), extra_image_types=extra_image_types)
+    write_parquet(out_parquet, table)
+    write_json(out_status, status)
+
+
+def _check_pair(pair: Mapping[str, Any]) -> None:
+    missing = [k for k in PAIR_KEYS if k not in pair]
+    if missing:
+        raise InputFileError(f"pair record {pair.get('pair_id', '?')}: missing key(s) "
+                             f"{', '.join(missing)}", reason="bad-pair-record")
+    label = pair["label"]
+    if isinstance(label, bool) or not isinstance(label, int):
+        raise InputFileError(f"pair record {pair['pair_id']}: label {label!r} is not an integer",
+                             reason="bad-pair-record")
+
+
+def _extract(pair: Mapping[str, Any], params: Mapping[str, Any], p_hash: str,
+             extra_image_types: Sequence[ImageTypeSpec]) -> pd.DataFrame:
+    image = read_image(pair["image"])
+    mask = read_image(pair["mask"])
+    image_hash, mask_hash = voxel_hash(image), voxel_hash(mask)
+    for what, actual in (("image", image_hash), ("mask", mask_hash)):
+        if actual != pair[f"{what}_hash"]:
+            raise ExtractionError(f"{Path(pair[what]).name}: voxel data differ from those paired "
+                                  f"(hash {actual[:12]} != {str(pair[f'{what}_hash'])[:12]}); "
+                                  "the file changed after the pair stage",
+                                  reason=f"{what}-hash-mismatch")
+    features = compute_features(image, mask, params, label=int(pair["label"]),
+                                 extra_image_types=extra_image_types)
+    provenance: dict[str, Any] = {
+        "case_id": str(pair["case_id"]), "image_key": str(pair["image_key"]),
+        "mask_key": str(pair["mask_key"]), "pair_id": str(pair["pair_id"]),
+        "roi": str(pair["roi"]), "label": int(pair["label"]),
+        **versions(), "params_hash": p_hash, "image_hash": image_hash, "mask_hash": mask_hash,
+    }
+    table = features.assign(**provenance)
+    return table[list(COLUMNS)].astype(COLUMNS).reset_index(drop=True)

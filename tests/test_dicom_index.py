@@ -1,0 +1,313 @@
+"""Header-only index (crawl building block) on synthetic DICOM and on real reference data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+
+from radflow.dicom.headers import read_header
+from radflow.dicom.index import SeriesRecord, find_candidate_files, index_files
+from radflow.dicom.sopclass import is_image_sop_class, non_image_reason
+from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series, write_text_report
+from radflow.errors import InputFileError
+from radflow.settings import CrawlSettings
+
+PATIENT = Patient(patient_id="PID-0001", name="Doe^Jane")
+STUDY = Study(study_uid=derived_uid("study"), frame_of_reference_uid=derived_uid("for"))
+SETTINGS = CrawlSettings()
+
+
+def _stored(n: int = 5, rows: int = 4, cols: int = 6) -> np.ndarray:
+    return (np.arange(n * rows * cols) % 97).astype(np.int16).reshape(n, rows, cols)
+
+
+def _series(folder: Path, name: str, n: int = 5, **kwargs) -> list[Path]:
+    kwargs.setdefault("patient", PATIENT)
+    kwargs.setdefault("study", STUDY)
+    return write_series(folder, _stored(n), series_uid=derived_uid(name), **kwargs)
+
+
+def _index(root: Path, settings: CrawlSettings = SETTINGS) -> list[SeriesRecord]:
+    return index_files(find_candidate_files(root), settings)
+
+
+def _by_uid(records: list[SeriesRecord], name: str) -> SeriesRecord:
+    (record,) = [r for r in records if r.series_uid == derived_uid(name)]
+    return record
+
+
+def _status(tmp_path: Path, **kwargs) -> SeriesRecord:
+    _series(tmp_path / "s", "s", **kwargs)
+    return _by_uid(_index(tmp_path), "s")
+
+
+# --- find_candidate_files ---------------------------------------------------------------------
+
+def test_find_candidate_files_lists_all_regular_files_skips_hidden(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / ".git").mkdir()
+    for rel in ("a/IM1", "a/b/x.dcm", "a/b/readme.txt", "a/.DS_Store", ".git/HEAD", "top"):
+        (tmp_path / rel).write_bytes(b"x")
+    outside = tmp_path.parent / f"{tmp_path.name}_outside"
+    outside.mkdir()
+    (outside / "o.dcm").write_bytes(b"x")
+    os.symlink(outside / "o.dcm", tmp_path / "a" / "linked.dcm")      # file link: followed
+    os.symlink(outside, tmp_path / "a" / "linked_dir")                 # folder link: not
+    os.symlink(tmp_path / "missing", tmp_path / "a" / "broken")        # broken: listed
+    found = [p.relative_to(tmp_path).as_posix() for p in find_candidate_files(tmp_path)]
+    assert found == ["a/IM1", "a/b/readme.txt", "a/b/x.dcm", "a/broken", "a/linked.dcm", "top"]
+
+
+def test_find_candidate_files_missing_root(tmp_path):
+    with pytest.raises(InputFileError) as info:
+        find_candidate_files(tmp_path / "nope")
+    assert info.value.reason == "missing-root"
+
+
+# --- grouping and statuses ---------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore:The value length:UserWarning")  # long description written
+def test_two_series_in_one_folder_grouped_with_explicit_files(tmp_path):
+    a = _series(tmp_path, "a", n=4, file_names=[f"A{k}.dcm" for k in range(4)],
+                series_number=2, series_description="T1\x00 AXIAL\n" + "x" * 80)
+    b = _series(tmp_path, "b", n=3, file_names=[f"B{k}" for k in range(3)], series_number=3,
+                spacing=(0.7, 0.9, 2.0), origin=(5.0, -3.0, 40.0))
+    records = _index(tmp_path)
+    assert len(records) == 2
+    ra, rb = _by_uid(records, "a"), _by_uid(records, "b")
+    assert ra.files == tuple(sorted(a)) and rb.files == tuple(sorted(b))
+    assert (ra.status, ra.n_instances, ra.n_slices, ra.rows, ra.cols) == ("ok", 4, 4, 4, 6)
+    assert ra.series_description.startswith("T1 AXIAL x") and len(ra.series_description) == 64
+    assert (rb.status, rb.n_slices, rb.series_number) == ("ok", 3, 3)
+    assert rb.spacing == pytest.approx((0.7, 0.9, 2.0))
+    assert rb.origin == pytest.approx((5.0, -3.0, 40.0))
+    assert rb.orientation == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    assert (rb.patient_id, rb.study_uid, rb.modality) == ("PID-0001", STUDY.study_uid, "CT")
+    assert rb.sop_class_uid == "1.2.840.10008.5.1.4.1.1.2"
+    assert rb.frame_of_reference_uid == STUDY.frame_of_reference_uid
+    assert rb.image_type == ("ORIGINAL", "PRIMARY", "AXIAL")
+
+
+def test_shuffled_instance_numbers_sorted_by_normal(tmp_path):
+    record = _status(tmp_path, instance_numbers=[3, 1, 5, 2, 4], spacing=(1.0, 1.0, 2.5),
+                     origin=(0.0, 0.0, -10.0))
+    assert record.status == "ok"
+    assert record.origin == pytest.approx((0.0, 0.0, -10.0))
+    assert record.spacing == pytest.approx((1.0, 1.0, 2.5))
+
+
+def test_missing_slice_fails(tmp_path):
+    record = _status(tmp_path, slice_positions=[0.0, 3.0, 6.0, 12.0, 15.0])
+    assert record.status == "failed:missing-slice"
+    assert "slice gap 6 mm" in record.message and "expected 3 mm" in record.message
+    assert record.spacing is None
+
+
+@pytest.mark.parametrize(("per_slice", "status"), [
+    (lambda k, ds: setattr(ds, "ImageOrientationPatient", [0, 1, 0, 0, 0, -1]) if k == 2
+     else None, "failed:mixed-orientation"),
+    (lambda k, ds: delattr(ds, "ImagePositionPatient") if k == 1 else None,
+     "failed:missing-geometry"),
+    (lambda k, ds: setattr(ds, "ImagePositionPatient", [0.0, 0.0, 1.0]) if k == 2 else None,
+     "failed:duplicate-position"),
+    (lambda k, ds: (setattr(ds, "Columns", 3), setattr(ds, "PixelData", bytes(24)))
+     if k == 0 else None, "failed:inconsistent-dimensions"),
+    (lambda k, ds: delattr(ds, "PixelData") if k == 3 else None, "failed:missing-pixel-data"),
+    (lambda k, ds: setattr(ds, "PatientID", "OTHER") if k == 4 else None,
+     "failed:inconsistent-series"),
+    (lambda k, ds: setattr(ds, "ImageType", ["ORIGINAL", "PRIMARY", "LOCALIZER"]),
+     "excluded:localizer"),
+])
+def test_broken_series_statuses(tmp_path, per_slice, status):
+    record = _status(tmp_path, per_slice=per_slice)
+    assert record.status == status
+    assert record.message
+    assert "Doe" not in record.message and "PID-0001" not in record.message
+
+
+def test_malformed_rescale_slope_fails(tmp_path):
+    files = _series(tmp_path / "s", "s", slope=0.123456)
+    data = files[1].read_bytes()
+    assert data.count(b"0.123456") == 1
+    files[1].write_bytes(data.replace(b"0.123456", b"abcdefgh"))  # not a decimal string
+    record = _by_uid(_index(tmp_path), "s")
+    assert record.status == "failed:invalid-rescale"
+    assert "IM0001.dcm" in record.message
+
+
+def test_modality_and_slice_count_exclusions(tmp_path):
+    _series(tmp_path / "mr", "mr", modality="MR")
+    _series(tmp_path / "ct", "ct", n=2)
+    records = _index(tmp_path, CrawlSettings(image_modalities=("CT",)))
+    assert _by_uid(records, "mr").status == "excluded:modality-mr"
+    assert _by_uid(records, "ct").status == "excluded:too-few-slices"
+
+
+def test_duplicate_file_copy_fails(tmp_path):
+    files = _series(tmp_path / "s", "s")
+    (tmp_path / "copy").mkdir()
+    shutil.copy(files[0], tmp_path / "copy" / files[0].name)
+    record = _by_uid(_index(tmp_path), "s")
+    assert record.status == "failed:duplicate-instance"
+    assert "copy/IM0000.dcm" in record.message and "s/IM0000.dcm" in record.message
+
+
+def test_oblique_series_ok(tmp_path):
+    c, s = np.cos(np.radians(20)), np.sin(np.radians(20))
+    record = _status(tmp_path, row_direction=(c, s, 0.0), column_direction=(0.0, 0.0, -1.0),
+                     spacing=(0.8, 0.6, 1.5), instance_numbers=[5, 4, 3, 2, 1])
+    assert record.status == "ok"
+    assert record.spacing == pytest.approx((0.8, 0.6, 1.5))
+
+
+# --- non-image and unreadable files ------------------------------------------------------------
+
+def test_sr_excluded_and_unreadable_files_recorded(tmp_path):
+    files = _series(tmp_path, "img")
+    write_text_report(tmp_path, patient=PATIENT, study=STUDY, series_uid=derived_uid("sr"))
+    rng = np.random.default_rng(0)
+    (tmp_path / "random.bin").write_bytes(rng.bytes(4096))
+    (tmp_path / "empty.dcm").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("hello\n")
+    data = files[0].read_bytes()
+    (tmp_path / "header_cut.dcm").write_bytes(data[:200])
+    records = _index(tmp_path)
+    assert _by_uid(records, "img").status == "ok"
+    sr = _by_uid(records, "sr")
+    assert (sr.status, sr.rows, sr.n_slices) == ("excluded:non-image-sr", None, None)
+    singles = {r.files[0].name: r for r in records if r.series_uid == ""}
+    assert {name: r.status for name, r in singles.items()} == {
+        "random.bin": "failed:not-dicom",
+        "empty.dcm": "failed:empty-file",
+        "notes.txt": "failed:not-dicom",
+        "header_cut.dcm": "failed:truncated",
+    }
+    assert all(r.n_instances == 1 and r.message for r in singles.values())
+
+
+@pytest.mark.parametrize("keep", [-10, -1])
+def test_truncated_slice_fails_its_series(tmp_path, keep):
+    files = _series(tmp_path, "s")
+    data = files[-1].read_bytes()
+    files[-1].write_bytes(data[:keep])     # cut inside the pixel data of the last slice
+    record = _by_uid(_index(tmp_path), "s")
+    assert record.status == "failed:truncated"
+    assert files[-1] in record.files and record.n_instances == 5
+    assert "IM0004.dcm" in record.message
+
+
+def test_truncated_inside_header_element(tmp_path):
+    (f,) = _series(tmp_path, "s", n=1)
+    ds, _ = read_header(f)
+    cut = ds.get_item(0x0008103E).value_tell + 3  # inside SeriesDescription's value
+    f.write_bytes(f.read_bytes()[:cut])
+    with pytest.raises(InputFileError) as info:
+        read_header(f)
+    assert info.value.reason == "truncated"
+
+
+def test_meta_less_dicom_read_with_force(tmp_path):
+    files = _series(tmp_path / "s", "s")
+    for f in files:  # rewrite without preamble and file meta (raw implicit VR data set)
+        ds = pydicom.dcmread(f)
+        ds.preamble = None
+        del ds.file_meta
+        ds.save_as(f, implicit_vr=True, little_endian=True)
+        assert f.read_bytes()[:4] == b"\x08\x00\x05\x00"  # starts with (0008,0005)
+    assert _by_uid(_index(tmp_path), "s").status == "ok"
+
+
+def _plant_bad_id(k: int, ds: Dataset) -> None:
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.add_new(0x00100020, "LO", b"M\xfcller-01")  # Latin-1 byte in a UTF-8 data set
+
+
+@pytest.mark.filterwarnings("ignore:Unknown encoding:UserWarning")  # raised while writing
+@pytest.mark.parametrize(("patient", "per_slice", "patient_id"), [
+    (Patient(patient_id="KR1", name="Hong^Gildong=洪^吉洞=홍^길동",
+             charset=["", "ISO 2022 IR 149"]), None, "KR1"),
+    (Patient(patient_id="ID-Ä", name="Unknown^Charset", charset="ISO_IR 999"), None, None),
+    (PATIENT, _plant_bad_id, "M\ufffdller-01"),
+])
+def test_character_sets_never_crash(tmp_path, patient, per_slice, patient_id):
+    record = _status(tmp_path, patient=patient, per_slice=per_slice)
+    assert record.status == "ok"
+    assert record.patient_id
+    if patient_id is not None:
+        assert record.patient_id == patient_id
+
+
+# --- real data ---------------------------------------------------------------------------------
+
+@pytest.mark.testdata
+def test_sts_002_whole_patient_folder(testdata):
+    root = testdata / "sts_002_ct_mr_pet_rtstruct"
+    records = _index(root)
+    images = {r.modality: r for r in records if r.status == "ok"}
+    assert sorted(images) == ["CT", "MR", "PT"]
+    expected = {"CT": (48, 143, 161, "CT"), "MR": (35, 90, 115, "MR_T1"), "PT": (48, 27, 30, "PET")}
+    for modality, (n, rows, cols, folder) in expected.items():
+        r = images[modality]
+        assert (r.n_slices, r.rows, r.cols) == (n, rows, cols)
+        assert r.files == tuple(sorted((root / folder / "dicom" / "image").iterdir()))
+    assert images["PT"].spacing == pytest.approx((5.46875, 5.46875, 3.27))
+    rtstructs = [r for r in records if r.status == "excluded:non-image-rtstruct"]
+    assert sorted(r.files[0].relative_to(root).as_posix() for r in rtstructs) == [
+        f"{m}/dicom/mask/RS.dcm" for m in ("CT", "MR_T1", "PET")]
+    others = [r for r in records if r not in rtstructs and r.status != "ok"]
+    assert {r.status for r in others} == {"failed:not-dicom"}   # NIfTI, markdown, SHA256SUMS
+    assert all(len(r.files) == 1 and r.series_uid == "" for r in others)
+
+
+@pytest.mark.testdata
+@pytest.mark.parametrize(("case", "status", "n_slices"), [
+    ("siemens_multiframe/anatomical/001", "ok", 8),
+    ("philips_enhanced/anatomical/001", "ok", 8),
+    ("failing/slicecount/001", "excluded:too-few-slices", 2),
+    ("failing/sliceincrement/001", "failed:missing-slice", 4),
+    ("failing/gantrytilting/001", "failed:gantry-tilt", 4),
+    ("failing/sliceorientation/001", "failed:mixed-orientation", 4),
+    ("failing/notavolume/001", "failed:duplicate-position", 4),
+    ("generic/rgb/001", "failed:unsupported-photometric", 4),
+])
+def test_dicom2nifti_series_statuses(testdata, case, status, n_slices):
+    records = _index(testdata / "dicom2nifti_series" / case)
+    assert [(r.status, r.n_slices) for r in records] == [(status, n_slices)]
+
+
+@pytest.mark.testdata
+def test_pydicom_test_files_never_crash(testdata):
+    root = testdata / "pydicom_test_files"
+    records = _index(root)
+    assert sum(len(r.files) for r in records) == len(find_candidate_files(root))
+    by_name = {f.name: r for r in records for f in r.files}
+    assert by_name["MR_truncated.dcm"].status == "failed:truncated"
+    assert by_name["rtplan_truncated.dcm"].status == "failed:truncated"
+    assert by_name["rtstruct.dcm"].status == "excluded:non-image-rtstruct"  # no DICM prefix
+    assert by_name["emri_small.dcm"].status.startswith("failed:")
+    assert by_name["DICOMDIR"].status == "excluded:dicomdir"
+    assert by_name["README.txt"].status == "failed:not-dicom"
+    assert by_name["2062"].status == "ok"    # dicomdirtests/98892001/CT5N: 5 CT slices
+
+
+@pytest.mark.parametrize(("modality", "sop_class", "image", "reason"), [
+    ("RTSTRUCT", "1.2.840.10008.5.1.4.1.1.481.3", False, "non-image-rtstruct"),
+    ("SEG", "1.2.840.10008.5.1.4.1.1.66.4", False, "non-image-seg"),
+    ("KO", "1.2.840.10008.5.1.4.1.1.88.59", False, "non-image-ko"),
+    ("CT", "1.2.840.10008.5.1.4.1.1.66", False, "non-image-raw-data"),
+    ("MR", "1.2.840.10008.5.1.4.1.1.30", False, "non-image-parametric-map"),
+    ("", "1.3.12.2.1107.5.9.1", False, "non-image-unknown-sop-class"),
+    ("PT", "1.2.840.10008.5.1.4.1.1.128", True, None),          # PET
+    ("CT", "1.2.840.10008.5.1.4.1.1.2.1", True, None),          # Enhanced CT
+    ("MR", "1.2.840.10008.5.1.4.1.1.4.4", True, None),          # Legacy Converted Enhanced MR
+])
+def test_sop_class_classification(modality, sop_class, image, reason):
+    assert is_image_sop_class(sop_class) is image
+    if reason is not None:
+        assert non_image_reason(modality, sop_class) == reason

@@ -1,0 +1,219 @@
+"""radflow.extract: one pair record -> long feature table with provenance + status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+import yaml
+
+from radflow import extract
+from radflow import radiomics_adapter as ra
+from radflow.errors import ConfigError, InputFileError
+from radflow.io.nifti import read_image, voxel_hash, write_nifti
+
+PARAMS = {"setting": {"binWidth": 25},
+          "imageType": {"Original": {}},
+          "featureClass": {"shape": [], "firstorder": [], "glrlm": []}}
+
+
+def _images(seed: int = 0) -> tuple[sitk.Image, sitk.Image]:
+    """int16 CT-like image (shape z, y, x = 16, 20, 20) and a uint8 mask with ROI label 2."""
+    rng = np.random.default_rng(seed)
+    arr = rng.normal(-500, 100, (16, 20, 20)).round().astype(np.int16)
+    lab = np.zeros(arr.shape, np.uint8)
+    lab[4:12, 5:15, 6:14] = 2
+    image = sitk.GetImageFromArray(arr)
+    image.SetSpacing((0.9, 0.9, 2.0))
+    mask = sitk.GetImageFromArray(lab)
+    mask.CopyInformation(image)
+    return image, mask
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> dict[str, Any]:
+    image, mask = _images()
+    img_path, mask_path = tmp_path / "img.nii.gz", tmp_path / "mask.nii.gz"
+    write_nifti(img_path, image)
+    write_nifti(mask_path, mask)
+    return {"pair_id": "P001-ct-gtv", "case_id": "P001", "image_key": "S0001",
+            "mask_key": "S0002", "roi": "GTV", "label": 2, "status": "ok",
+            "image": str(img_path), "mask": str(mask_path),
+            "image_hash": voxel_hash(read_image(img_path)),
+            "mask_hash": voxel_hash(read_image(mask_path)), "mask_resampled": False}
+
+
+@pytest.fixture
+def params_path(tmp_path: Path) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(PARAMS), encoding="utf-8")
+    return path
+
+
+def _check_schema(table: pd.DataFrame) -> None:
+    assert list(table.columns) == list(extract.COLUMNS)
+    for name, dtype in extract.COLUMNS.items():
+        assert table[name].dtype == pd.Series([], dtype=dtype).dtype, name
+
+
+def test_extract_pair_ok(pair: dict[str, Any], params_path: Path) -> None:
+    table, status = extract.extract_pair(pair, params_path)
+    _check_schema(table)
+    assert status["status"] == "ok" and status["reason"] is None
+    assert status["pair_id"] == "P001-ct-gtv"
+    assert status["n_features"] == len(table) > 40
+    assert status["seconds"] >= 0
+    assert set(table["feature_class"]) == {"shape", "firstorder", "glrlm"}
+    assert (table["label"] == 2).all()
+    for key in ("case_id", "image_key", "mask_key", "pair_id", "roi", "image_hash", "mask_hash"):
+        assert set(table[key]) == {str(pair[key])}
+    versions = ra.versions()
+    for key, value in versions.items():
+        assert set(table[key]) == {value}
+    assert set(table["params_hash"]) == {ra.params_hash(PARAMS)}
+    direct = ra.compute_features(read_image(pair["image"]), read_image(pair["mask"]), PARAMS,
+                                 label=2)
+    np.testing.assert_array_equal(table["value"].to_numpy(), direct["value"].to_numpy())
+    assert list(table["feature"]) == list(direct["feature"])
+    volume = table.loc[table["feature"] == "VoxelVolume", "value"].item()
+    assert volume == pytest.approx(8 * 10 * 8 * 0.9 * 0.9 * 2.0, rel=1e-5)
+
+
+def test_pair_not_ok_is_skipped(pair: dict[str, Any], params_path: Path) -> None:
+    pair.update(status="failed:empty-mask", image="", mask="", image_hash="", mask_hash="")
+    table, status = extract.extract_pair(pair, params_path)
+    assert table.empty
+    _check_schema(table)
+    assert status["status"] == "skipped:failed:empty-mask"
+    assert status["n_features"] == 0
+
+
+@pytest.mark.parametrize("which", ["image", "mask"])
+def test_file_changed_after_pairing_fails(pair: dict[str, Any], params_path: Path,
+                                          which: str) -> None:
+    image, mask = _images()
+    if which == "image":
+        arr = sitk.GetArrayFromImage(image)
+        arr[0, 0, 0] += 1
+        changed = sitk.GetImageFromArray(arr)
+        changed.CopyInformation(image)
+    else:
+        changed = sitk.Cast(mask, sitk.sitkInt16)  # same voxels, other dtype
+    write_nifti(pair[which], changed)
+    table, status = extract.extract_pair(pair, params_path)
+    assert table.empty
+    _check_schema(table)
+    assert status["status"] == f"failed:{which}-hash-mismatch"
+    assert "changed after the pair stage" in status["message"]
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    ({"label": 5}, "failed:label-absent"),
+    ({"image": "missing.nii.gz"}, "failed:missing-file"),
+])
+def test_extraction_failures_are_recorded(pair: dict[str, Any], params_path: Path,
+                                          edit: dict[str, Any], expected: str) -> None:
+    pair.update(edit)
+    if "image" in edit:
+        pair["image"] = str(Path(pair["mask"]).parent / edit["image"])
+    table, status = extract.extract_pair(pair, params_path)
+    assert table.empty
+    _check_schema(table)
+    assert status["status"] == expected
+    assert status["reason"] == expected.split(":", 1)[1]
+    assert status["message"]
+
+
+def test_invalid_params_raise(pair: dict[str, Any], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("setting:\n  binWidth: 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"setting\.binWidth"):
+        extract.extract_pair(pair, bad)
+    pair["status"] = "failed:empty-mask"
+    with pytest.raises(ConfigError):
+        extract.extract_pair(pair, bad)
+
+
+@pytest.mark.parametrize("edit", [{"label": "2"}, {"label": True}, {"status": None}])
+def test_bad_pair_record_raises(pair: dict[str, Any], params_path: Path,
+                                edit: dict[str, Any]) -> None:
+    pair.update(edit)
+    if edit.get("status", "x") is None:
+        del pair["status"]
+    with pytest.raises(InputFileError) as info:
+        extract.extract_pair(pair, params_path)
+    assert info.value.reason == "bad-pair-record"
+
+
+@pytest.mark.parametrize("pair_status", ["ok", "failed:grid-mismatch"])
+def test_run_extract_writes_parquet_and_status(pair: dict[str, Any], params_path: Path,
+                                               tmp_path: Path, pair_status: str) -> None:
+    pair["status"] = pair_status
+    pair_json = tmp_path / "pair" / "P001-ct-gtv.json"
+    pair_json.parent.mkdir()
+    pair_json.write_text(json.dumps(pair), encoding="utf-8")
+    out_dir = tmp_path / "extract"
+    extract.run_extract(pair_json, params_path, out_dir / "P001-ct-gtv.parquet",
+                        out_dir / "P001-ct-gtv.json")
+    table = pd.read_parquet(out_dir / "P001-ct-gtv.parquet")
+    _check_schema(table)
+    status = json.loads((out_dir / "P001-ct-gtv.json").read_text(encoding="utf-8"))
+    assert set(status) == {"pair_id", "status", "reason", "message", "n_features", "seconds"}
+    assert status["n_features"] == len(table)
+    if pair_status == "ok":
+        assert status["status"] == "ok" and len(table) > 40
+    else:
+        assert status["status"] == "skipped:failed:grid-mismatch" and table.empty
+    assert sorted(p.name for p in out_dir.iterdir()) == ["P001-ct-gtv.json",
+                                                         "P001-ct-gtv.parquet"]
+
+
+def test_run_extract_unreadable_pair_json(tmp_path: Path, params_path: Path) -> None:
+    bad = tmp_path / "p.json"
+    bad.write_text("{not json", encoding="utf-8")
+    for path in (bad, tmp_path / "absent.json"):
+        with pytest.raises(InputFileError):
+            extract.run_extract(path, params_path, tmp_path / "o.parquet", tmp_path / "o.json")
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_default_config_extracts(pair: dict[str, Any], repo_root: Path) -> None:
+    table, status = extract.extract_pair(pair, repo_root / "config" / "pyradiomics.yaml")
+    assert status["status"] == "ok", status
+    types = set(table["image_type"])
+    assert {"original", "log-sigma-1-0-mm-3D", "log-sigma-3-0-mm-3D", "wavelet-HLH"} <= types
+    assert len(types) == 1 + 3 + 8
+    assert "SumAverage" not in set(table["feature"])
+    assert table["value"].notna().all()
+
+
+# --- Laws image types ----------------------------------------------------------------------
+
+def test_laws_image_types_plug_in(pair: dict[str, Any], params_path: Path) -> None:
+    specs = extract.laws_image_types([
+        {"kernel": "L5E5E5", "rotation_invariant": True, "pooling": "max", "energy_delta": 2},
+        {"kernel": "E3E3E3"},
+    ])
+    assert [s.name for s in specs] == ["laws-L5E5E5-ri-max-e2", "laws-E3E3E3"]
+    table, status = extract.extract_pair(pair, params_path, extra_image_types=specs)
+    assert status["status"] == "ok"
+    assert set(table["image_type"]) == {"original", "laws-L5E5E5-ri-max-e2", "laws-E3E3E3"}
+    laws = table[table["image_type"] == "laws-E3E3E3"]
+    assert set(laws["feature_class"]) == {"firstorder", "glrlm"}
+    assert set(table["params_hash"]) == {ra.params_hash(PARAMS, specs)} != {ra.params_hash(PARAMS)}
+    assert extract.laws_image_types([]) == ()
+
+
+@pytest.mark.parametrize("configs", [
+    [{"kernel": "X5E5E5"}],
+    [{"kernel": "L5E5E5", "colour": "red"}],
+    [{"kernel": "L5E5E5"}, {"kernel": "L5E5E5", "boundary": "wrap"}],
+])
+def test_laws_image_types_invalid(configs: list[dict[str, Any]]) -> None:
+    with pytest.raises(ConfigError):
+        extract.laws_image_types(configs)

@@ -1,0 +1,106 @@
+"""Helpers for tests that run the real Snakemake workflow in a temporary directory."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def snakemake(workdir: Path, args: Sequence[str], *, check: bool = True,
+              timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    """Run ``snakemake -s REPO/Snakefile --directory workdir ARGS`` with this interpreter."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("RADFLOW_KEY_FILE", None)
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
+           "--directory", str(workdir), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout,
+                          check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
+                             f"{proc.stderr[-8000:]}")
+    return proc
+
+
+def job_counts(dry_run_output: str) -> Counter[str]:
+    """Parse Snakemake's "Job stats" table (dry run or real run) into {rule: count}."""
+    counts: Counter[str] = Counter()
+    in_table = False
+    for line in dry_run_output.splitlines():
+        if line.startswith("job") and "count" in line:
+            in_table = True
+            continue
+        if in_table:
+            m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+            if m and m.group(1) != "total":
+                counts[m.group(1)] = int(m.group(2))
+            elif line.strip().startswith("total") or not line.strip():
+                if counts:
+                    break
+    return counts
+
+
+def readable_bytes(path: Path) -> Iterable[bytes]:
+    """The bytes of a file as stored, plus decoded views of compressed content.
+
+    Gzip members are decompressed; Parquet files are also rendered as text (their pages may be
+    compressed, which would hide a planted value from a byte search).
+    """
+    raw = path.read_bytes()
+    yield raw
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            yield gzip.decompress(raw)
+        except OSError:
+            pass
+    if path.suffix == ".parquet":
+        table = pq.read_table(io.BytesIO(raw))
+        yield table.to_pandas().to_csv().encode("utf-8")
+        yield str(table.schema.metadata).encode("utf-8")
+
+
+def encodings_of(value: str) -> set[bytes]:
+    """The byte forms a planted value can take in outputs (UTF-8, ISO 2022 IR 149, UTF-16)."""
+    forms = {value.encode("utf-8")}
+    for codec in ("iso2022_kr", "euc_kr", "utf-16-le"):
+        try:
+            encoded = value.encode(codec)
+        except UnicodeEncodeError:
+            continue
+        if codec == "iso2022_kr":  # strip the designation/shift sequences around the text
+            encoded = encoded.replace(b"\x1b$)C", b"").replace(b"\x0e", b"").replace(b"\x0f", b"")
+        forms.add(encoded)
+    # Values shorter than 4 bytes (a single CJK character, say) would match binary voxel data by
+    # chance; they are still covered as parts of the longer planted values.
+    return {f for f in forms if len(f) >= 4}
+
+
+def find_planted(root: Path, planted: Iterable[str], skip: Sequence[str] = ()) -> list[str]:
+    """Search every file (and every path) below ``root`` for planted values; return the hits."""
+    needles = {v: [f.lower() for f in encodings_of(v)] for v in planted if len(v) >= 3}
+    hits = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if any(rel == s or rel.startswith(s + "/") for s in skip):
+            continue
+        for value, forms in needles.items():
+            if value.lower() in rel.lower():
+                hits.append(f"path {rel}: {value!r}")
+        if not path.is_file():
+            continue
+        for blob in readable_bytes(path):
+            low = blob.lower()
+            hits += [f"{rel}: {value!r}" for value, forms in needles.items()
+                     if any(f in low for f in forms)]
+    return sorted(set(hits))
