@@ -2,8 +2,8 @@
 
 Not a test. Run from the repository root::
 
-    .venv/bin/python bench/extract.py                       # lung1 test case, config/pyradiomics.yaml
-    .venv/bin/python bench/extract.py --case synthetic      # 40^3-voxel lesion, 1 mm voxels
+    .venv/bin/python bench/extract.py                   # lung1 test case, config/pyradiomics.yaml
+    .venv/bin/python bench/extract.py --case synthetic  # 40^3-voxel lesion, 1 mm voxels
     .venv/bin/python bench/extract.py --params my.yaml --repeat 5
 
 Both tools read the same NIfTI image and mask (written once by radflow's NIfTI writer) and the
@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
               f"(runs: {', '.join(f'{v:.2f}' for v in values)})")
     cli_median = statistics.median(times["pyradiomics CLI"])
     for name in ("radflow job", "radflow in-process"):
-        print(f"  ratio {name} / pyradiomics CLI: {statistics.median(times[name]) / cli_median:.2f}")
+        ratio = statistics.median(times[name]) / cli_median
+        print(f"  ratio {name} / pyradiomics CLI: {ratio:.2f}")
     print(f"  same feature names: {same_names}; values differing: {n_diff} of {len(ours)}")
     return 0 if same_names and n_diff == 0 else 1
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from radflow.errors import RadflowError
+from radflow.cli import main
 from radflow.filters.laws import LawsSettings, laws_image
 from radflow.filters.log import LogSettings, log_image
 from radflow.filters.wavelet import WaveletSettings, wavelet_image
@@ -18,24 +17,7 @@ from radflow.io.nifti import write_nifti
 
 
 def run_cli(argv: Sequence[str]) -> int:
-    """``radflow.cli.main(argv)``; until ``radflow.demo`` exists, the same logic without it."""
-    try:
-        import radflow.demo  # noqa: F401  (radflow.cli.build_parser imports it)
-    except ImportError:
-        import argparse
-
-        from radflow.filters import cli as filter_cli
-
-        parser = argparse.ArgumentParser(prog="radflow")
-        filter_cli.add_parser(parser.add_subparsers(dest="command", required=True))
-        args = parser.parse_args(argv)
-        try:
-            return int(args.func(args) or 0)
-        except RadflowError as exc:
-            print(f"radflow {args.command}: error: {exc}", file=sys.stderr)
-            return 2
-    from radflow.cli import main
-
+    """The ``radflow`` console command, in-process."""
     return main(list(argv))
 
 

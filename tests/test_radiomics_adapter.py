@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -161,17 +163,32 @@ def test_versions() -> None:
     assert v["radflow_version"] == radflow.__version__
 
 
-def test_radiomics_logging_propagates_once_at_warning(caplog: pytest.LogCaptureFixture) -> None:
-    import radiomics
-    rlog = logging.getLogger("radiomics")
-    assert radiomics.handler not in rlog.handlers
-    assert all(isinstance(h, logging.NullHandler) for h in rlog.handlers)
-    assert rlog.propagate and rlog.level == logging.WARNING
-    with caplog.at_level(logging.DEBUG):  # root at DEBUG: the radiomics level still filters
-        logging.getLogger("radiomics.glcm").info("info from pyradiomics")
-        logging.getLogger("radiomics.glcm").warning("warning from pyradiomics")
-    messages = [r.getMessage() for r in caplog.records if r.name.startswith("radiomics")]
-    assert messages == ["warning from pyradiomics"]
+_LOGGING_PROBE = """
+import io, json, logging
+stream = io.StringIO()
+logging.basicConfig(stream=stream, level=logging.DEBUG, format="%(name)s|%(message)s")
+import radflow.radiomics_adapter
+import radiomics
+log = logging.getLogger("radiomics.glcm")
+log.info("info from pyradiomics")
+log.warning("warning from pyradiomics")
+rlog = logging.getLogger("radiomics")
+print(json.dumps({"records": stream.getvalue().splitlines(), "level": rlog.level,
+                  "propagate": rlog.propagate,
+                  "handlers": [type(h).__name__ for h in rlog.handlers],
+                  "own_handler_attached": radiomics.handler in rlog.handlers}))
+"""
+
+
+def test_radiomics_logging_propagates_once_at_warning() -> None:
+    # In a fresh interpreter: the state after importing the adapter, untouched by other tests.
+    done = subprocess.run([sys.executable, "-c", _LOGGING_PROBE], capture_output=True,
+                          text=True, check=True, timeout=120)
+    state = json.loads(done.stdout)
+    assert done.stderr == ""  # PyRadiomics' own stderr handler is gone
+    assert state["records"] == ["radiomics.glcm|warning from pyradiomics"]  # once, WARNING+
+    assert state["level"] == logging.WARNING and state["propagate"]
+    assert state["handlers"] == ["NullHandler"] and not state["own_handler_attached"]
 
 
 # --- compute_features ----------------------------------------------------------------------
@@ -249,7 +266,9 @@ def test_invalid_label(label: object) -> None:
 
 def test_deterministic() -> None:
     image, mask = _volume(seed=3)
-    params = {**SMALL, "imageType": {"Original": {}, "LoG": {"sigma": [1.5]}, "Wavelet": {}},
+    params = {"setting": {**SMALL["setting"], "resampledPixelSpacing": [1, 1, 1],
+                          "interpolator": "sitkBSpline"},
+              "imageType": {"Original": {}, "LoG": {"sigma": [1.5]}, "Wavelet": {}},
               "featureClass": {"firstorder": [], "glcm": [], "glrlm": [], "gldm": []}}
     first = ra.compute_features(image, mask, params, label=1)
     reordered = {"featureClass": dict(reversed(params["featureClass"].items())),

@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from workflow_helpers import REPO, find_planted, job_counts, snakemake
 
 from radflow.demo import make_demo_cohort
 from radflow.keys import case_id, load_key
-from workflow_helpers import REPO, find_planted, job_counts, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -164,3 +164,37 @@ def test_logs_name_only_pseudonyms(demo_run) -> None:
     assert logs
     text = "\n".join(p.read_text(encoding="utf-8") for p in logs)
     assert re.search(r"c[0-9a-f]{12}|s[0-9a-f]{16}|p[0-9a-f]{16}", text)
+
+
+def test_nifti_only_cohort_without_dicom(tmp_path) -> None:
+    """A cohort sheet of NIfTI/NRRD files (no DICOM, no clinical table) runs end to end."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for i, suffix in enumerate((".nii.gz", ".nrrd")):
+        img = sitk.GetImageFromArray(rng.normal(40, 10, (12, 16, 16)).astype(np.float32))
+        img.SetSpacing((1.0, 1.0, 2.0))
+        mask_arr = np.zeros((12, 16, 16), np.uint8)
+        mask_arr[3:9, 4:12, 4:12] = 1
+        mask = sitk.GetImageFromArray(mask_arr)
+        mask.CopyInformation(img)
+        sitk.WriteImage(img, str(tmp_path / f"img{i}{suffix}"))
+        sitk.WriteImage(mask, str(tmp_path / f"mask{i}{suffix}"))
+        rows.append({"subject": f"S{i}", "image": f"img{i}{suffix}", "mask": f"mask{i}{suffix}"})
+    pd.DataFrame(rows).to_csv(tmp_path / "sheet.tsv", sep="\t", index=False)
+    params = tmp_path / "params.yaml"
+    params.write_text("imageType: {Original: {}}\nfeatureClass: {shape: [], firstorder: []}\n"
+                      "setting: {binWidth: 25}\n")
+    config = ["--config", "cohort=niftionly", f"sheet={tmp_path / 'sheet.tsv'}",
+              f"key_file={tmp_path / 'key'}", f"extract={{params: {params}}}"]
+    dry = snakemake(tmp_path, ["-n", "--cores", "2", *config])
+    assert job_counts(dry.stdout)["crawl"] == 1
+    snakemake(tmp_path, ["--cores", "2", *config])
+    res = tmp_path / "results" / "niftionly"
+    dataset = pd.read_csv(res / "merge" / "dataset.csv")
+    assert len(dataset) == 2
+    assert dataset["original_shape_VoxelVolume"].tolist() == [768.0, 768.0]
+    report = pd.read_csv(res / "merge" / "clinical_join_report.tsv", sep="\t")
+    assert list(report["kind"]) == ["no-clinical-table"]

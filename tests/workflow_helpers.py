@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
@@ -45,9 +46,8 @@ def job_counts(dry_run_output: str) -> Counter[str]:
             m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
             if m and m.group(1) != "total":
                 counts[m.group(1)] = int(m.group(2))
-            elif line.strip().startswith("total") or not line.strip():
-                if counts:
-                    break
+            elif (line.strip().startswith("total") or not line.strip()) and counts:
+                break
     return counts
 
 
@@ -60,10 +60,8 @@ def readable_bytes(path: Path) -> Iterable[bytes]:
     raw = path.read_bytes()
     yield raw
     if raw[:2] == b"\x1f\x8b":
-        try:
+        with contextlib.suppress(OSError):
             yield gzip.decompress(raw)
-        except OSError:
-            pass
     if path.suffix == ".parquet":
         table = pq.read_table(io.BytesIO(raw))
         yield table.to_pandas().to_csv().encode("utf-8")
@@ -94,7 +92,7 @@ def find_planted(root: Path, planted: Iterable[str], skip: Sequence[str] = ()) -
         rel = path.relative_to(root).as_posix()
         if any(rel == s or rel.startswith(s + "/") for s in skip):
             continue
-        for value, forms in needles.items():
+        for value, _forms in needles.items():
             if value.lower() in rel.lower():
                 hits.append(f"path {rel}: {value!r}")
         if not path.is_file():

@@ -47,9 +47,9 @@ def label_map(image: sitk.Image, name: str) -> sitk.Image:
     arr = sitk.GetArrayFromImage(image)
     if arr.ndim != 3:
         raise PairingError(f"{name}: mask must be 3-D, got {arr.ndim}-D", reason="invalid-mask")
-    if not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr)):
-            raise PairingError(f"{name}: mask holds non-integer values; expected a label map",
+    if not np.issubdtype(arr.dtype, np.integer) and (
+            not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr))):
+        raise PairingError(f"{name}: mask holds non-integer values; expected a label map",
                                reason="invalid-mask")
     if arr.size and arr.min() < 0:
         raise PairingError(f"{name}: mask holds negative labels", reason="invalid-mask")

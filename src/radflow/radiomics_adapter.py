@@ -1,9 +1,8 @@
 """The one module that talks to PyRadiomics (``radiomics``, distribution ``pyradiomics-bhklab``).
 
-Everything PyRadiomics-specific stays here: its camelCase setting names, its ``**kwargs`` bags,
-its parameter schema (pykwalify), its feature naming (``<imageType>_<class>_<Feature>``) and its
-logging set-up. The rest of radflow sees plain dicts, :class:`ImageTypeSpec` and long
-:class:`pandas.DataFrame` tables.
+PyRadiomics' camelCase settings, ``**kwargs`` bags, params schema (pykwalify), feature naming
+(``<imageType>_<class>_<Feature>``) and logging stay here; the rest of radflow sees plain dicts,
+:class:`ImageTypeSpec` and long :class:`pandas.DataFrame` tables.
 
 Logging: PyRadiomics attaches a stderr handler to the ``radiomics`` logger at import. This module
 replaces it with a :class:`logging.NullHandler` (PyRadiomics' ``_applyParams`` reads
@@ -52,10 +51,9 @@ logger = logging.getLogger(__name__)
 #: Columns of :func:`compute_features`' table, in order.
 FEATURE_COLUMNS: tuple[str, ...] = ("image_type", "feature_class", "feature", "value")
 
-# Image-type names a custom type may not take: PyRadiomics' own outputs (``original``,
-# ``log-sigma-1-0-mm-3D``, ``wavelet-LLH``, ``wavelet2-LLH``, ``lbp-3D-m1``, ``square``...).
-_RESERVED_NAMES = frozenset(
-    {"original", "square", "squareroot", "logarithm", "exponential", "gradient"})
+# Names of PyRadiomics' own image types (``log-sigma-1-0-mm-3D``, ``wavelet2-LLH``, ``lbp-2D``...).
+_RESERVED_NAMES = frozenset({"original", "square", "squareroot", "logarithm", "exponential",
+                             "gradient"})
 _RESERVED_PREFIXES = ("log-sigma-", "wavelet", "lbp-")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*\Z")  # no "_": it separates name parts
 
@@ -186,25 +184,23 @@ def params_hash(params: Mapping[str, Any],
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@cache
 def versions() -> dict[str, str]:
-    """Versions recorded with every feature value.
+    """Versions recorded with every feature value (a new dict on each call).
 
-    Returns
-    -------
-    dict
-        ``radflow_version``, ``pyradiomics_dist`` (the installed distribution that provides the
-        imported ``radiomics`` module), ``pyradiomics_version``, ``simpleitk_version``,
-        ``numpy_version``.
+    ``radflow_version``, ``pyradiomics_dist`` (the installed distribution that provides the
+    imported ``radiomics`` module), ``pyradiomics_version``, ``simpleitk_version``,
+    ``numpy_version``.
     """
+    return dict(_versions())
+
+
+@cache
+def _versions() -> tuple[tuple[str, str], ...]:
     dist = _radiomics_distribution()
-    return {
-        "radflow_version": radflow.__version__,
-        "pyradiomics_dist": dist,
-        "pyradiomics_version": importlib.metadata.version(dist),
-        "simpleitk_version": sitk.Version.VersionString(),
-        "numpy_version": np.__version__,
-    }
+    return (("radflow_version", radflow.__version__), ("pyradiomics_dist", dist),
+            ("pyradiomics_version", importlib.metadata.version(dist)),
+            ("simpleitk_version", sitk.Version.VersionString()),
+            ("numpy_version", np.__version__))
 
 
 @contextlib.contextmanager

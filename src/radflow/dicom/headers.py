@@ -24,7 +24,6 @@ import logging
 import math
 import os
 import struct
-import unicodedata
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
+from radflow import text
 from radflow.errors import InputFileError
 
 logger = logging.getLogger(__name__)
@@ -188,17 +188,14 @@ def sop_class_uid(ds: Dataset) -> str:
 
 
 def clean_text(value: Any, max_len: int = 64) -> str:
-    """Printable single-line text: control/format characters removed, spaces collapsed, cut."""
-    if value is None:
-        return ""
+    """Printable single-line text (see :func:`radflow.text.clean_text`); multi-values joined."""
     if isinstance(value, list | tuple | pydicom.multival.MultiValue):
         value = "\\".join(str(v) for v in value)
-    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c
-                   for c in str(value))
-    return " ".join(text.split())[:max_len]
+    return text.clean_text(value, max_len)
 
 
 def get_value(ds: Dataset, keyword: str) -> Any:
+    """The attribute's value as pydicom converts it; ``None`` when absent or unconvertible."""
     try:
         return ds.get(keyword)
     except Exception:  # malformed value that pydicom cannot convert

@@ -66,6 +66,19 @@ logger = logging.getLogger(__name__)
 
 
 
+#: Files in a DICOM tree that are plainly something else (reports, conversions, checksums) are
+#: listed as ``excluded:non-dicom-file``; any other file that is not DICOM is ``failed:not-dicom``.
+NON_DICOM_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".txt", ".md",
+                      ".csv", ".tsv", ".json", ".xml", ".html", ".pdf", ".xlsx", ".png", ".jpg",
+                      ".jpeg", ".zip", ".py", ".yaml", ".yml", ".log")
+NON_DICOM_REASON = "non-dicom-file"
+
+
+def _known_non_dicom(path: Path) -> bool:
+    name = path.name.lower()
+    return name in ("sha256sums", "md5sums", "license") or name.endswith(NON_DICOM_SUFFIXES)
+
+
 @dataclass(frozen=True)
 class SeriesRecord:
     """One DICOM series (or one unreadable file) as found by the crawl.
@@ -233,7 +246,10 @@ def index_files(paths: Sequence[str | os.PathLike[str]], settings: CrawlSettings
             if uid:
                 broken[uid].append((path, str(exc)))
             else:
-                singles.append(SeriesRecord(series_uid="", status=f"failed:{exc.reason}",
+                status = (f"excluded:{NON_DICOM_REASON}"
+                          if exc.reason == "not-dicom" and _known_non_dicom(path)
+                          else f"failed:{exc.reason}")
+                singles.append(SeriesRecord(series_uid="", status=status,
                                             files=(path,), n_instances=1, message=str(exc)))
             continue
         if info.sop_class == DICOMDIR_SOP_CLASS:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from typing import Literal
 
 import numpy as np
 import SimpleITK as sitk
@@ -48,6 +49,10 @@ DIMENSIONS: tuple[str, ...] = ("3d", "2d")
 
 #: Allowed values of the rotation-invariance ``pooling`` option.
 POOLINGS: tuple[str, ...] = ("max", "mean")
+
+Boundary = Literal["mirror", "nearest", "wrap", "constant"]
+Dimensions = Literal["3d", "2d"]
+Pooling = Literal["max", "mean"]
 
 
 def check_choice(value: object, allowed: Iterable[str], option: str) -> str:
@@ -164,6 +169,18 @@ def apply_to_image(image: sitk.Image, func: Callable[[np.ndarray], np.ndarray],
     out = sitk.Cast(out, pixel_type)
     out.CopyInformation(image)
     return out
+
+
+def warn_if_anisotropic(image: sitk.Image, dimensions: str, what: str) -> None:
+    """Log a warning when the filtered axes of ``image`` have unequal voxel spacing.
+
+    Used by filters whose kernels are defined in voxels (mean, Laws, wavelets).
+    """
+    spacing = voxel_spacing_zyx(image)
+    used = spacing if dimensions == "3d" else spacing[1:]
+    if max(used) - min(used) > 1e-3 * max(used):
+        logger.warning("%s applied to anisotropic voxels %s mm (z, y, x); its kernel is defined "
+                       "in voxels, resample to isotropic voxels first", what, used)
 
 
 def voxel_spacing_zyx(image: sitk.Image) -> tuple[float, float, float]:

@@ -28,7 +28,12 @@ Rotation invariance and pooling
 -------------------------------
 With ``rotation_invariant=True`` the response is pooled (``max`` or ``mean``) over the kernel
 rotated by all 24 right-angle rotations of 3-D space (2-D: the 4 in-plane rotations), see
-:mod:`radflow.filters.separable` for how the orientations share 1-D passes.
+:mod:`radflow.filters.separable` for how the orientations share 1-D passes. In 3-D, mean pooling
+of any kernel containing an odd 1-D kernel (E5, W5, E3) is identically zero: the 180° rotations
+reverse odd kernels, so orientations cancel pairwise, and with three odd kernels the pooled kernel
+is their antisymmetrised product, which vanishes because the odd 5-tap kernels span only a 2-D
+space. In 2-D this happens with exactly one odd kernel. radflow detects it (dense check of the
+pooled kernel), logs a warning and returns zeros; max pooling is the useful choice.
 
 Energy map
 ----------
@@ -53,15 +58,18 @@ from radflow.filters.base import (
     BOUNDARY_MODES,
     DIMENSIONS,
     POOLINGS,
+    Boundary,
+    Dimensions,
+    Pooling,
     apply_to_image,
     as_volume,
     check_choice,
     check_int,
     filter_axes,
     scipy_mode,
-    voxel_spacing_zyx,
+    warn_if_anisotropic,
 )
-from radflow.filters.separable import orientations, separable_response
+from radflow.filters.separable import AxisOp, orientations, separable_response
 
 logger = logging.getLogger(__name__)
 
@@ -149,10 +157,10 @@ class LawsSettings:
 
     kernel: str
     rotation_invariant: bool = False
-    pooling: str = "max"
+    pooling: Pooling = "max"
     energy_delta: int | None = None
-    boundary: str = "mirror"
-    dimensions: str = "3d"
+    boundary: Boundary = "mirror"
+    dimensions: Dimensions = "3d"
 
     def __post_init__(self) -> None:
         names = parse_laws_kernel(self.kernel)
@@ -209,6 +217,18 @@ def energy_map(response: np.ndarray, delta: int, axes: tuple[int, ...], mode: st
     return response
 
 
+def _pooled_kernel_vanishes(terms: list[tuple[tuple[AxisOp, ...], float]]) -> bool:
+    """Whether Σ weight·kernel over the orientations is the zero kernel (dense, ≤ 5^3 taps)."""
+    total = np.zeros((5,) * len(terms[0][0]))
+    for ops, weight in terms:
+        dense = np.ones(())
+        for (k,) in ops:
+            pad = (5 - k.size) // 2
+            dense = np.multiply.outer(dense, np.pad(k, pad))
+        total += weight * dense
+    return bool(np.abs(total).max() <= 1e-12)
+
+
 def laws_filter(volume: np.ndarray, settings: LawsSettings) -> np.ndarray:
     """Laws response (or energy) map of a volume.
 
@@ -235,7 +255,14 @@ def laws_filter(volume: np.ndarray, settings: LawsSettings) -> np.ndarray:
         response = separable_response(arr, axes, terms, mode, "max")
     else:
         n = len(terms)
-        response = separable_response(arr, axes, [(o, s / n) for o, s in terms], mode, "sum")
+        weighted = [(o, s / n) for o, s in terms]
+        if settings.rotation_invariant and _pooled_kernel_vanishes(weighted):
+            logger.warning("rotation-invariant mean pooling of Laws kernel %s is identically 0 "
+                           "(its odd 1-D kernels E/W cancel over the rotations); use max pooling",
+                           settings.kernel)
+            response = np.zeros_like(arr)
+        else:
+            response = separable_response(arr, axes, weighted, mode, "sum")
     if settings.energy_delta is not None:
         response = energy_map(response, settings.energy_delta, axes, mode)
     return response
@@ -247,10 +274,5 @@ def laws_image(image: sitk.Image, settings: LawsSettings) -> sitk.Image:
     The image array is ``(z, y, x)`` (:func:`SimpleITK.GetArrayFromImage`); x is the first kernel
     name's axis. A warning is logged when the filtered axes have unequal spacing.
     """
-    spacing = voxel_spacing_zyx(image)
-    used = spacing if settings.dimensions == "3d" else spacing[1:]
-    if max(used) - min(used) > 1e-3 * max(used):
-        logger.warning("Laws kernel %s applied to anisotropic voxels %s mm (z, y, x); kernels "
-                       "are defined in voxels, resample to isotropic voxels first",
-                       settings.kernel, used)
+    warn_if_anisotropic(image, settings.dimensions, f"Laws kernel {settings.kernel}")
     return apply_to_image(image, lambda arr: laws_filter(arr, settings))

@@ -35,6 +35,8 @@ from radflow.errors import FilterError
 from radflow.filters.base import (
     BOUNDARY_MODES,
     DIMENSIONS,
+    Boundary,
+    Dimensions,
     apply_to_image,
     as_volume,
     check_choice,
@@ -64,8 +66,8 @@ class LogSettings:
 
     sigma_mm: float
     truncate: float = 4.0
-    boundary: str = "mirror"
-    dimensions: str = "3d"
+    boundary: Boundary = "mirror"
+    dimensions: Dimensions = "3d"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sigma_mm", check_positive_float(self.sigma_mm, "sigma_mm"))

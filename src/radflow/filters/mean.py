@@ -17,12 +17,15 @@ import SimpleITK as sitk
 from radflow.filters.base import (
     BOUNDARY_MODES,
     DIMENSIONS,
+    Boundary,
+    Dimensions,
     apply_to_image,
     as_volume,
     check_choice,
     check_int,
     filter_axes,
     scipy_mode,
+    warn_if_anisotropic,
 )
 
 
@@ -41,8 +44,8 @@ class MeanSettings:
     """
 
     support: int
-    boundary: str = "mirror"
-    dimensions: str = "3d"
+    boundary: Boundary = "mirror"
+    dimensions: Dimensions = "3d"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "support", check_int(self.support, "support", minimum=1,
@@ -77,4 +80,5 @@ def mean_filter(volume: np.ndarray, settings: MeanSettings) -> np.ndarray:
 
 def mean_image(image: sitk.Image, settings: MeanSettings) -> sitk.Image:
     """Mean filter of a 3-D SimpleITK image; float64 result with the input's geometry."""
+    warn_if_anisotropic(image, settings.dimensions, "mean filter")
     return apply_to_image(image, lambda arr: mean_filter(arr, settings))

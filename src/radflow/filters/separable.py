@@ -140,7 +140,7 @@ def _apply(volume: np.ndarray, op: AxisOp, axis: int, mode: str) -> np.ndarray:
         return volume.copy()
     out = volume
     for k in op:
-        out = ndi.correlate1d(out, k, axis=axis, mode=mode, cval=0.0)
+        out = ndi.convolve1d(out, k, axis=axis, mode=mode, cval=0.0)
     return out
 
 
@@ -185,6 +185,8 @@ def separable_response(volume: np.ndarray, axes: Sequence[int],
     numpy.ndarray
         float64 array of ``volume``'s shape.
     """
+    if combine not in ("sum", "max"):
+        raise ValueError(f"combine: {combine!r} is not allowed; choose one of sum, max")
     ops_by_key: dict[_Key, AxisOp] = {}
     grouped: dict[tuple[_Key, ...], list[float]] = {}
     for ops, weight in terms:

@@ -32,12 +32,16 @@ from radflow.filters.base import (
     BOUNDARY_MODES,
     DIMENSIONS,
     POOLINGS,
+    Boundary,
+    Dimensions,
+    Pooling,
     apply_to_image,
     as_volume,
     check_choice,
     check_int,
     filter_axes,
     scipy_mode,
+    warn_if_anisotropic,
 )
 from radflow.filters.separable import AxisOp, centred, orientations, separable_response
 
@@ -73,9 +77,9 @@ class WaveletSettings:
     band: str
     level: int = 1
     rotation_invariant: bool = False
-    pooling: str = "mean"
-    boundary: str = "mirror"
-    dimensions: str = "3d"
+    pooling: Pooling = "mean"
+    boundary: Boundary = "mirror"
+    dimensions: Dimensions = "3d"
 
     def __post_init__(self) -> None:
         names = _discrete_wavelets()
@@ -162,4 +166,5 @@ def wavelet_filter(volume: np.ndarray, settings: WaveletSettings) -> np.ndarray:
 
 def wavelet_image(image: sitk.Image, settings: WaveletSettings) -> sitk.Image:
     """Wavelet sub-band of a 3-D SimpleITK image; float64 result with the input's geometry."""
+    warn_if_anisotropic(image, settings.dimensions, f"wavelet {settings.wavelet}")
     return apply_to_image(image, lambda arr: wavelet_filter(arr, settings))

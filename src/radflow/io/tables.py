@@ -13,7 +13,9 @@ def _id_text(value: object) -> str:
     """Excel stores numeric IDs as numbers: 1001.0 -> "1001"; text stays text (stripped)."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value).strip()
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return str(value).strip()
 
 
 def read_clinical(path: str | Path, id_column: str, sheet: str = "") -> pd.DataFrame:

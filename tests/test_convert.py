@@ -1,0 +1,76 @@
+"""Convert stage: a source -> NIfTI + sidecar; failures leave no volume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from radflow.convert import convert_source, label_map, run_convert
+from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series
+from radflow.errors import PairingError
+from radflow.io.atomic import write_json
+from radflow.io.nifti import read_image, write_nifti
+from radflow.settings import GeometrySettings
+
+PATIENT = Patient("PID-CONVERT-1", "Planted^Name", institution="Planted Hospital",
+                  accession="ACC-PLANTED-1", birth_date="19010203")
+STUDY = Study(derived_uid("study"), derived_uid("for"))
+
+
+def _source(files, role="image", kind="dicom"):
+    return {"series_key": "s0000000000000001", "case_id": "c000000000001", "kind": kind,
+            "role": role, "files": [str(f) for f in files]}
+
+
+def test_dicom_series_with_per_slice_rescale(tmp_path) -> None:
+    stored = np.zeros((3, 4, 4), np.int16)
+    stored[0], stored[1], stored[2] = 101, 505, 101
+    files = write_series(tmp_path / "d", stored, patient=PATIENT, study=STUDY,
+                         series_uid=derived_uid("s"), slope=[0.5, 0.1, 0.5],
+                         intercept=[0.0, 0.0, 0.0], acquisition={"KVP": 120})
+    out = tmp_path / "out" / "s0000000000000001.nii.gz"
+    sidecar = convert_source(_source(files), out, GeometrySettings())
+    assert sidecar["status"] == "ok"
+    arr = sitk.GetArrayFromImage(read_image(out))
+    assert arr.dtype == np.float32
+    np.testing.assert_allclose(arr, 50.5, rtol=1e-6)
+    assert sidecar["acquisition"]["KVP"] == 120
+    text = json.dumps(sidecar)
+    for planted in ("PID-CONVERT-1", "Planted", "ACC-PLANTED-1", "19010203"):
+        assert planted not in text
+
+
+def test_missing_slice_fails_without_a_volume(tmp_path) -> None:
+    stored = np.zeros((5, 4, 4), np.int16)
+    files = write_series(tmp_path / "d", stored, patient=PATIENT, study=STUDY,
+                         series_uid=derived_uid("s"), spacing=(1, 1, 2))
+    del files[2]
+    out = tmp_path / "s0000000000000001.nii.gz"
+    out.write_bytes(b"stale volume from an earlier run")
+    sidecar = convert_source(_source(files), out, GeometrySettings())
+    assert sidecar["status"] == "failed:missing-slice"
+    assert not out.exists()
+
+
+def test_run_convert_writes_sidecar_beside_volume(tmp_path) -> None:
+    mask = sitk.GetImageFromArray(np.eye(4, dtype=np.float32)[None].repeat(3, 0))
+    write_nifti(tmp_path / "in.nii.gz", mask)
+    src = tmp_path / "src.json"
+    write_json(src, _source([tmp_path / "in.nii.gz"], role="mask", kind="image-file"))
+    run_convert(source_json=str(src), sidecar_json=str(tmp_path / "o" / "s1.json"),
+                settings=GeometrySettings())
+    sidecar = json.loads((tmp_path / "o" / "s1.json").read_text())
+    assert sidecar["status"] == "ok" and sidecar["nifti"] == "s1.nii.gz"
+    back = read_image(tmp_path / "o" / "s1.nii.gz")
+    assert back.GetPixelID() == sitk.sitkUInt8
+
+
+@pytest.mark.parametrize("values", [np.array([0.0, 0.5]), np.array([0.0, -1.0])])
+def test_label_map_rejects_non_labels(values) -> None:
+    img = sitk.GetImageFromArray(np.resize(values, (2, 2, 2)).astype(np.float32))
+    with pytest.raises(PairingError) as info:
+        label_map(img, "mask s1")
+    assert info.value.reason == "invalid-mask"
