@@ -185,7 +185,7 @@ def test_sr_excluded_and_unreadable_files_recorded(tmp_path):
     assert {name: r.status for name, r in singles.items()} == {
         "random.bin": "failed:not-dicom",
         "empty.dcm": "failed:empty-file",
-        "notes.txt": "failed:not-dicom",
+        "notes.txt": "excluded:non-dicom-file",
         "header_cut.dcm": "failed:truncated",
     }
     assert all(r.n_instances == 1 and r.message for r in singles.values())
@@ -261,7 +261,7 @@ def test_sts_002_whole_patient_folder(testdata):
     assert sorted(r.files[0].relative_to(root).as_posix() for r in rtstructs) == [
         f"{m}/dicom/mask/RS.dcm" for m in ("CT", "MR_T1", "PET")]
     others = [r for r in records if r not in rtstructs and r.status != "ok"]
-    assert {r.status for r in others} == {"failed:not-dicom"}   # NIfTI, markdown, SHA256SUMS
+    assert {r.status for r in others} == {"excluded:non-dicom-file"}   # NIfTI, markdown, SHA256SUMS
     assert all(len(r.files) == 1 and r.series_uid == "" for r in others)
 
 
@@ -292,7 +292,7 @@ def test_pydicom_test_files_never_crash(testdata):
     assert by_name["rtstruct.dcm"].status == "excluded:non-image-rtstruct"  # no DICM prefix
     assert by_name["emri_small.dcm"].status.startswith("failed:")
     assert by_name["DICOMDIR"].status == "excluded:dicomdir"
-    assert by_name["README.txt"].status == "failed:not-dicom"
+    assert by_name["README.txt"].status == "excluded:non-dicom-file"
     assert by_name["2062"].status == "ok"    # dicomdirtests/98892001/CT5N: 5 CT slices
 
 
