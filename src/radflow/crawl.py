@@ -80,7 +80,8 @@ def pair_id_for(image_key: str, mask_key: str, label: int, roi: str) -> str:
 
 def _series_row(rec: SeriesRecord, key: bytes) -> dict[str, Any]:
     is_file_error = not rec.series_uid
-    ref = rec.series_uid or f"unreadable:{rec.files[0]}"
+    # One SeriesInstanceUID can yield several volumes (4-D splits: ``split`` = "_t03", "_b800").
+    ref = (rec.series_uid + rec.split) if rec.series_uid else f"unreadable:{rec.files[0]}"
     spacing = rec.spacing or (None, None, None)
     return {
         "case_id": make_case_id(key, rec.patient_id) if rec.patient_id else "",

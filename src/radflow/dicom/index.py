@@ -123,6 +123,9 @@ class SeriesRecord:
         Whether any file holds more than one frame or uses per-frame functional groups.
     message
         Why the status is not ``ok`` (file names and rule broken, never patient data).
+    split
+        Suffix naming one 3-D volume of a series that holds several (``_t03``, ``_b800``,
+        ``_e2``); empty for an ordinary series. It is part of the series key.
     """
 
     series_uid: str
@@ -148,6 +151,7 @@ class SeriesRecord:
     origin: tuple[float, float, float] | None = None
     multiframe: bool = False
     message: str = ""
+    split: str = ""
 
     @property
     def reason(self) -> str:
