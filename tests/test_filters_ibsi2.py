@@ -1,7 +1,7 @@
 """IBSI 2 phase-1 conformance of radflow's filters, and PyRadiomics' measured deviations.
 
 Rule (IBSI 2 reference data README): every voxel within 1 % of the reference map's value range.
-The measured numbers must equal, to 2 significant digits, the tables in ``docs/filters.md``, so
+The measured numbers must equal, to 2 significant digits, the tables in ``the README``, so
 that the documentation cannot drift from what the code does.
 """
 
@@ -27,7 +27,7 @@ from radflow.filters.wavelet import WaveletSettings, wavelet_filter, wavelet_ima
 
 pytestmark = pytest.mark.testdata
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "filters.md"
+DOC = Path(__file__).resolve().parents[1] / "README.md"  # its "Filters" section
 DATA = "ibsi2_phase1_phantoms"
 
 # test id -> (phantom, `radflow filter` options)
@@ -88,7 +88,7 @@ def run_cli(argv: Sequence[str]) -> int:
 
 
 def agrees(measured: float, documented: str) -> bool:
-    """Whether ``documented`` (a docs/filters.md cell) states ``measured``.
+    """Whether ``documented`` (a the README cell) states ``measured``.
 
     ``< 1e-4`` means below that bound (agreement at the float32 precision of the reference maps);
     a number is the measured value to 2 significant digits (within half a unit of the second digit,
@@ -116,7 +116,7 @@ def reference(root: Path, test_id: str) -> np.ndarray:
 
 
 def doc_table(name: str) -> dict[str, list[str]]:
-    """Rows (cells) of the markdown table after ``<!-- table:NAME -->`` in docs/filters.md."""
+    """Rows (cells) of the markdown table after ``<!-- table:NAME -->`` in the README."""
     lines = DOC.read_text(encoding="utf-8").splitlines()
     start = lines.index(f"<!-- table:{name} -->") + 1
     rows: dict[str, list[str]] = {}
@@ -198,7 +198,7 @@ def test_radflow_reproduces_ibsi2_reference(testdata: Path, tmp_path: Path, test
                                   reference(testdata, test_id))
     assert deviation <= 1.0, f"{test_id}: {deviation:.3g} % of the range"
     row = doc_table("conformance")[test_id]
-    assert agrees(deviation, row[4]), f"docs/filters.md: {row[4]}, measured {deviation:.3g}"
+    assert agrees(deviation, row[4]), f"the README: {row[4]}, measured {deviation:.3g}"
     assert row[5] == "pass"
 
 
@@ -209,14 +209,14 @@ def test_pyradiomics_deviation_is_as_documented(testdata: Path, test_id: str) ->
     deviation = deviation_percent(response, ref)
     row = doc_table("pyradiomics")[test_id]
     assert row[1] == PYRADIOMICS_CASES[test_id][2]
-    assert agrees(deviation, row[2]), f"docs/filters.md: {row[2]}, measured {deviation:.3g}"
+    assert agrees(deviation, row[2]), f"the README: {row[2]}, measured {deviation:.3g}"
     assert doc_table("conformance")[test_id][6] == row[2]
     if test_id in LOG_SIGMA_MM:
         # ITK's normalizeAcrossScale multiplies by σ² (mm²) and derivatives are per mm²:
         # PyRadiomics = (σ / spacing)² × the IBSI (voxel-unit) LoG, up to the approximation
         scale = (LOG_SIGMA_MM[test_id] / PHANTOM_SPACING_MM) ** 2
         rescaled = deviation_percent(response / scale, ref)
-        assert agrees(rescaled, row[3]), f"docs/filters.md: {row[3]}, measured {rescaled:.3g}"
+        assert agrees(rescaled, row[3]), f"the README: {row[3]}, measured {rescaled:.3g}"
     else:
         assert row[3] == "—"
 
@@ -265,7 +265,7 @@ def test_agrees_reads_documented_values() -> None:
 
 
 def test_conventions_are_the_ones_the_references_require(testdata: Path) -> None:
-    """The alternatives documented in docs/filters.md fail the references by the stated amounts:
+    """The alternatives documented in the README fail the references by the stated amounts:
     reversed kernel-name order 50 %, correlation instead of convolution 100 % (3.a.1), energy per
     rotation before max pooling 64 % (3.a.3)."""
     from radflow.filters.laws import energy_map, laws_filter, laws_kernel_1d
@@ -299,7 +299,7 @@ def test_ibsi_mirror_is_scipy_reflect_not_scipy_mirror(
         testdata: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, test_id: str,
         documented: str) -> None:
     """With scipy's ``mirror`` (edge voxel not repeated) these references fail by the amounts
-    stated in docs/filters.md; with ``reflect`` they pass (test_radflow_reproduces_...)."""
+    stated in the README; with ``reflect`` they pass (test_radflow_reproduces_...)."""
     from radflow.filters import base
 
     monkeypatch.setitem(base.BOUNDARY_MODES, "mirror", "mirror")
