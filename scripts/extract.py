@@ -10,4 +10,5 @@ with script_logging(snakemake.log[0]):
         snakemake.output.features,
         snakemake.output.status,
         extra_image_types=laws_image_types(snakemake.params.laws),
+        threads=snakemake.threads,
     )

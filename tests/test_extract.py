@@ -90,6 +90,7 @@ def test_pair_not_ok_is_skipped(pair: dict[str, Any], params_path: Path) -> None
     assert table.empty
     _check_schema(table)
     assert status["status"] == "skipped:failed:empty-mask"
+    assert status["reason"] == "empty-mask"
     assert status["n_features"] == 0
 
 
@@ -217,3 +218,15 @@ def test_laws_image_types_plug_in(pair: dict[str, Any], params_path: Path) -> No
 def test_laws_image_types_invalid(configs: list[dict[str, Any]]) -> None:
     with pytest.raises(ConfigError):
         extract.laws_image_types(configs)
+
+
+def test_laws_options_enter_the_params_hash() -> None:
+    from radflow.radiomics_adapter import params_hash
+
+    params = {"imageType": {"Original": {}}, "featureClass": {"firstorder": []}}
+    mirror = extract.laws_image_types([{"kernel": "L5E5E5", "boundary": "mirror"}])
+    wrap = extract.laws_image_types([{"kernel": "L5E5E5", "boundary": "wrap"}])
+    assert mirror[0].name == wrap[0].name == "laws-L5E5E5"
+    assert params_hash(params, mirror) != params_hash(params, wrap)
+    assert params_hash(params, mirror) == params_hash(
+        params, extract.laws_image_types([{"kernel": "L5E5E5"}]))

@@ -157,7 +157,16 @@ def radflow_response(root: Path, test_id: str, tmp_path: Path) -> np.ndarray:
 def pyradiomics_response(root: Path, test_id: str) -> np.ndarray:
     from radiomics import imageoperations
 
-    logging.getLogger("radiomics").setLevel(logging.ERROR)
+    logger = logging.getLogger("radiomics")
+    old_level = logger.level
+    logger.setLevel(logging.ERROR)  # its filters warn about every phantom; restored below
+    try:
+        return _pyradiomics_response(root, test_id, imageoperations)
+    finally:
+        logger.setLevel(old_level)
+
+
+def _pyradiomics_response(root: Path, test_id: str, imageoperations) -> np.ndarray:
     kind, kwargs, name = PYRADIOMICS_CASES[test_id]
     phantom = (CLI_CASES.get(test_id) or WAVELET_CASES[test_id])[0]
     image = sitk.ReadImage(str(phantom_path(root, phantom)))

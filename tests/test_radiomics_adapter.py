@@ -110,6 +110,19 @@ def test_json_params(tmp_path: Path) -> None:
         ra.load_params(_write(tmp_path / "q.json", "setting: {binWidth: 25}"))
 
 
+def test_validated_params_are_independent_copies(repo_root: Path) -> None:
+    path = repo_root / "config" / "pyradiomics.yaml"
+    first = ra.load_params(path)
+    first["setting"]["binWidth"] = 1
+    first["imageType"].clear()
+    second = ra.load_params(path)
+    assert second["setting"]["binWidth"] == 25
+    assert set(second["imageType"]) == {"Original", "LoG", "Wavelet"}
+    with pytest.raises(ConfigError):  # a failure is not cached as a success, nor vice versa
+        ra.params_hash({**second, "setting": {"binWidth": 0}})
+    assert ra.params_hash(second) == ra.params_hash(ra.load_params(path))
+
+
 # --- params_hash ---------------------------------------------------------------------------
 
 def test_params_hash_ignores_order_comments_format_and_explicit_defaults(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ image type is a configuration error and raises :class:`~radflow.errors.ConfigErr
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import SimpleITK as sitk
 
 from radflow.errors import ConfigError, ExtractionError, FilterError, InputFileError
 from radflow.io.atomic import write_json, write_parquet
@@ -95,7 +97,8 @@ def laws_image_types(configs: Sequence[Mapping[str, Any]] | None) -> tuple[Image
         except (FilterError, TypeError) as exc:
             raise ConfigError(f"laws[{i}]: {exc}") from exc
         specs.append(ImageTypeSpec(name=laws_feature_prefix(settings),
-                                   make=functools.partial(laws_image, settings=settings)))
+                                   make=functools.partial(laws_image, settings=settings),
+                                   options=dataclasses.asdict(settings)))
     names = [s.name for s in specs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -125,7 +128,8 @@ def extract_pair(pair: Mapping[str, Any], params_path: Path, *,
         Columns :data:`COLUMNS`; empty (same columns/dtypes) unless the status is ``ok``.
     status : dict
         ``pair_id``; ``status`` (``ok``, ``skipped:<pair status>`` or ``failed:<reason>``);
-        ``reason`` (short reason, None when ok); ``message`` (human-readable, None when ok);
+        ``reason`` (short reason, e.g. ``label-absent``, or the pair's own reason when skipped;
+        None when ok); ``message`` (human-readable, None when ok);
         ``n_features``; ``seconds`` (wall time).
 
     Raises
@@ -150,7 +154,7 @@ def extract_pair(pair: Mapping[str, Any], params_path: Path, *,
     pair_status = str(pair["status"])
     if pair_status != "ok":
         logger.info("pair %s: skipped (pair status %s)", pair_id, pair_status)
-        return done(empty_table(), f"skipped:{pair_status}", pair_status,
+        return done(empty_table(), f"skipped:{pair_status}", pair_status.rsplit(":", 1)[-1],
                     f"pair status is {pair_status}")
     try:
         table = _extract(pair, params, p_hash, extra_image_types)
@@ -162,10 +166,12 @@ def extract_pair(pair: Mapping[str, Any], params_path: Path, *,
 
 
 def run_extract(pair_json: Path, params_path: Path, out_parquet: Path, out_status: Path, *,
-                extra_image_types: Sequence[ImageTypeSpec] = ()) -> None:
+                extra_image_types: Sequence[ImageTypeSpec] = (), threads: int | None = None
+                ) -> None:
     """Read a pair record, extract its features, write the table (Parquet) and status (JSON).
 
-    Both outputs are written atomically, also for skipped and failed pairs.
+    Both outputs are written atomically, also for skipped and failed pairs. ``threads`` caps
+    SimpleITK's worker threads (the rule's ``threads:``; SimpleITK otherwise uses every core).
 
     Raises
     ------
@@ -174,6 +180,8 @@ def run_extract(pair_json: Path, params_path: Path, out_parquet: Path, out_statu
     ConfigError
         Invalid params file or custom image types.
     """
+    if threads:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(int(threads))
     pair_json = Path(pair_json)
     try:
         pair = json.loads(pair_json.read_text(encoding="utf-8"))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -29,7 +30,6 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -56,6 +56,9 @@ _RESERVED_NAMES = frozenset({"original", "square", "squareroot", "logarithm", "e
                              "gradient"})
 _RESERVED_PREFIXES = ("log-sigma-", "wavelet", "lbp-")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*\Z")  # no "_": it separates name parts
+
+# Validated params by their JSON text (see _validate).
+_VALIDATED: dict[str, dict[str, Any]] = {}
 
 # Settings radflow sets per pair: not allowed in the params file.
 _PER_PAIR_SETTINGS = ("label",)
@@ -110,11 +113,16 @@ class ImageTypeSpec:
         PyRadiomics settings for this image type only (e.g. ``{"binWidth": 5}``), validated
         against the params schema; they override the params file's ``setting`` section, exactly
         like ``imageType: {LoG: {binWidth: 5}}`` does for LoG.
+    options
+        The filter's own options (e.g. a :class:`radflow.filters.laws.LawsSettings` as a dict).
+        They are not used here but enter :func:`params_hash`, so that a changed filter option
+        (one the name does not show, such as the boundary mode) changes the hash.
     """
 
     name: str
     make: Callable[[sitk.Image], sitk.Image]
     settings: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -135,13 +143,8 @@ def load_params(path: str | Path) -> dict[str, Any]:
     """Read a native PyRadiomics params file (YAML, or JSON if ``*.json``) and validate it.
 
     Validation uses PyRadiomics' own schema (``radiomics/schemas/paramSchema.yaml`` and its
-    functions), as ``RadiomicsFeatureExtractor`` does. ``setting.label`` is rejected: radflow
-    passes the label of each pair.
-
-    Returns
-    -------
-    dict
-        The validated params (``setting``, ``imageType``, ``featureClass``, ``voxelSetting``).
+    functions), as ``RadiomicsFeatureExtractor`` does; ``setting.label`` is rejected (radflow
+    passes the label of each pair). Returns the validated params dict.
 
     Raises
     ------
@@ -177,7 +180,7 @@ def params_hash(params: Mapping[str, Any],
     payload: dict[str, Any] = {"pyradiomics": _effective(_validate(params, "params"))}
     if extra_image_types:
         payload["custom_image_types"] = [
-            {"name": s.name, "settings": dict(s.settings)}
+            {"name": s.name, "settings": dict(s.settings), "options": dict(s.options)}
             for s in sorted(extra_image_types, key=lambda s: s.name)]
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False)
@@ -185,22 +188,18 @@ def params_hash(params: Mapping[str, Any],
 
 
 def versions() -> dict[str, str]:
-    """Versions recorded with every feature value (a new dict on each call).
-
-    ``radflow_version``, ``pyradiomics_dist`` (the installed distribution that provides the
+    """``radflow_version``, ``pyradiomics_dist`` (the installed distribution providing the
     imported ``radiomics`` module), ``pyradiomics_version``, ``simpleitk_version``,
-    ``numpy_version``.
-    """
+    ``numpy_version``: recorded with every feature value."""
     return dict(_versions())
 
 
-@cache
-def _versions() -> tuple[tuple[str, str], ...]:
+@functools.cache
+def _versions() -> dict[str, str]:
     dist = _radiomics_distribution()
-    return (("radflow_version", radflow.__version__), ("pyradiomics_dist", dist),
-            ("pyradiomics_version", importlib.metadata.version(dist)),
-            ("simpleitk_version", sitk.Version.VersionString()),
-            ("numpy_version", np.__version__))
+    return {"radflow_version": radflow.__version__, "pyradiomics_dist": dist,
+            "pyradiomics_version": importlib.metadata.version(dist),
+            "simpleitk_version": sitk.Version.VersionString(), "numpy_version": np.__version__}
 
 
 @contextlib.contextmanager
@@ -216,10 +215,7 @@ def register_image_types(extractor: featureextractor.RadiomicsFeatureExtractor,
     all enabled non-shape classes computed, features named ``<name>_<class>_<feature>``.
     Everything is removed again when the block exits.
 
-    Raises
-    ------
-    ConfigError
-        Two specs share a name.
+    Raises :class:`ConfigError` when two specs share a name.
     """
     names = [s.name for s in specs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -294,11 +290,29 @@ def compute_features(image: sitk.Image, mask: sitk.Image, params: Mapping[str, A
 
 
 def _validate(params: Any, source: str) -> dict[str, Any]:
-    """Validate ``params`` with PyRadiomics' schema; return a deep copy of the validated dict."""
+    """Validate ``params`` with PyRadiomics' schema; return a deep copy of the validated dict.
+
+    pykwalify re-reads the schema on every call (~0.1 s), so results are cached by the params'
+    JSON text (key order kept); params that are not plain JSON data are validated uncached.
+    """
     if not isinstance(params, Mapping):
         raise ConfigError(f"{source}: PyRadiomics params must be a mapping with keys 'setting', "
                           f"'imageType', 'featureClass', 'voxelSetting'; got "
                           f"{type(params).__name__}", reason="params")
+    try:
+        text = json.dumps(params)
+    except (TypeError, ValueError):
+        return _validate_uncached(params, source)
+    validated = _VALIDATED.get(text)
+    if validated is None:
+        validated = _validate_uncached(json.loads(text), source)
+        if len(_VALIDATED) >= 64:
+            _VALIDATED.clear()
+        _VALIDATED[text] = validated
+    return copy.deepcopy(validated)
+
+
+def _validate_uncached(params: Mapping[str, Any], source: str) -> dict[str, Any]:
     schema_file, schema_funcs = radiomics.getParameterValidationFiles()
     with warnings.catch_warnings():  # pykwalify loads the schema functions with load_module()
         warnings.filterwarnings("ignore", "the load_module", DeprecationWarning)
@@ -370,16 +384,13 @@ def _image_type_generator(spec: ImageTypeSpec) -> Callable[..., Iterator[tuple]]
 
 def _check_same_grid(filtered: Any, reference: sitk.Image, name: str) -> None:
     """Raise :class:`ExtractionError` unless ``filtered`` is scalar and on ``reference``'s grid."""
-    if not isinstance(filtered, sitk.Image):
-        raise ExtractionError(f"image type {name}: filter returned {type(filtered).__name__}, "
-                              "not a SimpleITK image", reason="filter-geometry")
-    same = (filtered.GetSize() == reference.GetSize()
+    same = (isinstance(filtered, sitk.Image) and filtered.GetSize() == reference.GetSize()
             and filtered.GetNumberOfComponentsPerPixel() == 1
             and all(np.allclose(getattr(filtered, g)(), getattr(reference, g)(), rtol=0, atol=1e-6)
                     for g in ("GetSpacing", "GetOrigin", "GetDirection")))
     if not same:
-        raise ExtractionError(f"image type {name}: filtered image is not a scalar image on the "
-                              "input grid (size, spacing, origin, direction)",
+        raise ExtractionError(f"image type {name}: the filter did not return a scalar SimpleITK "
+                              "image on the input grid (size, spacing, origin, direction)",
                               reason="filter-geometry")
 
 
@@ -398,14 +409,11 @@ def _to_table(result: Mapping[str, Any]) -> pd.DataFrame:
             raise ExtractionError(f"feature {key}: expected one value, got shape {arr.shape}",
                                   reason="feature-value")
         rows.append((*parts, float(arr.reshape(()))))
-    table = pd.DataFrame(rows, columns=list(FEATURE_COLUMNS))
-    table = table.astype({"image_type": "str", "feature_class": "str", "feature": "str",
-                          "value": "float64"})
-    order = table["image_type"] != "original"
-    table = (table.assign(_order=order)
-             .sort_values(["_order", "image_type", "feature_class", "feature"], kind="stable")
-             .drop(columns="_order").reset_index(drop=True))
-    return table
+    table = pd.DataFrame(rows, columns=list(FEATURE_COLUMNS)).astype(
+        {"image_type": "str", "feature_class": "str", "feature": "str", "value": "float64"})
+    return (table.assign(_rank=table["image_type"] != "original")
+            .sort_values(["_rank", "image_type", "feature_class", "feature"], kind="stable")
+            .drop(columns="_rank").reset_index(drop=True))
 
 
 def _reason_for(exc: BaseException) -> str:
