@@ -12,13 +12,13 @@ same bytes on every run)::
     OUT/README.txt       what the demo is
 
 Every patient has an axis-aligned ellipsoidal "tumour" (label 1; some patients also a smaller
-"node", label 2) centred on a voxel centre. Semi-axes are (n + 0.75) voxels along the longest
-in-plane axis, with the other axes chosen so that the voxelised mask and PyRadiomics' ``shape``
-features (``VoxelVolume``, ``MeshVolume``, ``Maximum3DDiameter``, computed on the native grid)
-are within 1.5 % of the analytic volume 4/3*pi*a*b*c and diameter 2*max(a, b, c) (checked in
-``tests/test_demo.py``). The identifying values written into the DICOM headers and one folder
-name are returned as :attr:`DemoCohort.planted_phi`, so tests can check they never reach an
-output.
+"node", label 2) centred on a voxel centre, with semi-axes chosen so that the voxelised mask and
+PyRadiomics' ``shape`` features ``VoxelVolume``, ``MeshVolume`` and ``Maximum3DDiameter`` are
+within 1.2 % of the analytic volume 4/3*pi*a*b*c and diameter 2*max(a, b, c), on the native grid
+and after PyRadiomics' resampling to 1 mm (see :data:`radflow.demo_phantom.PROFILES`; checked
+with a 2 % tolerance in ``tests/test_demo.py``). The identifying values written into the DICOM
+headers and folder names are returned as :attr:`DemoCohort.planted_phi`, so tests can check that
+they never reach an output.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydicom.dataset import Dataset
 
 from radflow.demo_phantom import (
     NODE_LABEL,
@@ -87,10 +88,12 @@ class DemoCohort:
     dicom_root, sheet, clinical, truth
         The DICOM tree, cohort sheet, clinical table and truth file.
     planted_phi
-        Every identifying string written into the inputs: patient names (whole value, each
-        component group and each component), the folder named after a patient, patient IDs
-        (including the clinical-only one), birth dates (``YYYYMMDD`` and ``YYYY-MM-DD``),
-        accession numbers and institution names.
+        Every identifying string written into the inputs, as decoded text: patient names
+        (whole value, each component group and each component of two or more characters; a
+        single Hangul/Hanja character is only 3 UTF-8 bytes and would match at random in binary
+        files), the folder named after a patient, patient IDs (including the clinical-only
+        one), birth dates (``YYYYMMDD`` and ``YYYY-MM-DD``), accession numbers and institution
+        names.
     """
 
     root: Path
@@ -153,7 +156,7 @@ def _planted(cases: list[_Case]) -> tuple[str, ...]:
         values += [p.patient_id, p.name]
         for group in p.name.split("="):
             values.append(group)
-            values += [c for c in group.split("^") if c]
+            values += [c for c in group.split("^") if len(c) >= 2]
         if case.index == 1:
             values.append(case.folder)
         values += [p.birth_date, f"{p.birth_date[:4]}-{p.birth_date[4:6]}-{p.birth_date[6:]}"]
@@ -203,9 +206,9 @@ def _write_image_series(folder: Path, case: _Case, grid: Grid, hu: np.ndarray, *
     stored = stored_values(hu[::-1], vendor.dtype, vendor.intercept)
     position = "FFS" if case.profile.feet_first else "HFS"
 
-    def per_slice(k: int, ds: object) -> None:
-        ds.PatientPosition = position  # type: ignore[attr-defined]
-        ds.SliceLocation = float(ds.ImagePositionPatient[2])  # type: ignore[attr-defined]
+    def per_slice(k: int, ds: Dataset) -> None:
+        ds.PatientPosition = position
+        ds.SliceLocation = float(ds.ImagePositionPatient[2])
 
     write_series(
         folder, stored, patient=case.patient, study=case.study, series_uid=series_uid,
