@@ -80,6 +80,8 @@ def test_outputs_rows_and_keys(demo_run) -> None:
     long = pd.read_parquet(res / "merge" / "features.parquet")
     per_pair = long.groupby("pair_id").size()
     assert per_pair.nunique() == 1 and per_pair.iloc[0] > 1000, "LoG+wavelet: >1000 features"
+    laws = long[long["image_type"] == "laws-L5E5E5-ri-max-e7"]
+    assert set(laws["feature_class"]) >= {"firstorder", "glcm", "glszm"}, "default Laws config"
     for col in ("radflow_version", "pyradiomics_dist", "pyradiomics_version",
                 "simpleitk_version", "numpy_version", "params_hash", "image_hash", "mask_hash"):
         assert long[col].notna().all() and (long[col] != "").all(), col
