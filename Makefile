@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CORES  ?= 2
 DEMO   := demo
 
-.PHONY: run test test-fast lint demo clean-results help
+.PHONY: run test test-fast test-slurm lint demo clean-results help
 
 help:
 	@echo "make run   - create .venv, install radflow, generate the demo cohort, run the workflow"
@@ -29,6 +29,13 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -m "not slow"
+
+# The workflow on a real single-node SLURM (root: installs Debian's slurm-wlm, starts the
+# daemons, stops them by PID afterwards; tests/test_slurm.py). Hard time limit: SIGKILL.
+test-slurm: $(STAMP)
+	RADFLOW_SLURM_TEST=1 PATH=$(CURDIR)/$(BIN):$$PATH timeout -s KILL 900 \
+		$(BIN)/python -m pytest tests/test_slurm.py; \
+	status=$$?; tests/cluster/stop_slurm.sh; exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,6 +3,8 @@
 import os
 
 import radflow
+from radflow import deidentify as rd
+from radflow import resources as rsc
 from radflow import workflow as rw
 from snakemake.utils import min_version, validate
 
@@ -18,6 +20,8 @@ P = rw.resolve_paths(config, workflow.basedir)
 RES = P.results
 PRIV = P.private
 VERSION = radflow.__version__
+DEID = rw.deidentify_on(config)  # true: everything downstream reads the de-identified tree
+DICOM_TREE = rw.tree_fingerprint(P.dicom_root)
 
 wildcard_constraints:
     **rw.KEY_PATTERNS,
@@ -44,26 +48,117 @@ rule all:
     default_target: True
 
 
+def deid_source(wildcards):
+    checkpoints.deid_crawl.get()
+    return f"{PRIV}/deid_sources/{wildcards.series_key}.json"
+
+
+def deid_records(wildcards):
+    ck = checkpoints.deid_crawl.get()
+    keys = rd.unit_keys(ck.output.series, f"{PRIV}/deid_sources")
+    return expand(f"{RES}/deid/.series/{{series_key}}.json", series_key=keys)
+
+
+# De-identification (README, "Privacy"). The crawl of the source tree stays private: its tables
+# hold source series descriptions.
+checkpoint deid_crawl:
+    output:
+        series=f"{PRIV}/deid_crawl/series.tsv",
+        pairs=f"{PRIV}/deid_crawl/pairs.tsv",
+        rois=f"{PRIV}/deid_crawl/rois.tsv",
+    params:
+        dicom_root=P.dicom_root,
+        dicom_tree=DICOM_TREE,
+        sheet="",
+        key_file=P.key_file,
+        sources_dir=f"{PRIV}/deid_sources",
+        settings=config["crawl"],
+        rois=config["rois"],
+        fallback_modalities=config["pair"]["fallback_modalities"],
+        deidentified=None,
+        version=VERSION,
+    log:
+        f"{RES}/logs/deid_crawl.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    conda:
+        "envs/radflow.yaml"
+    script:
+        "scripts/crawl.py"
+
+
+rule deidentify_one:
+    input:
+        source=deid_source,
+    output:
+        record=f"{RES}/deid/.series/{{series_key}}.json",
+    params:
+        dicom_root=P.dicom_root,
+        key_file=P.key_file,
+        settings=config["deid"],
+        version=VERSION,
+    log:
+        f"{RES}/logs/deid/{{series_key}}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "envs/radflow.yaml"
+    script:
+        "scripts/deidentify_one.py"
+
+
+rule deidentify:
+    input:
+        records=deid_records,
+    output:
+        actions=f"{RES}/deid/actions.tsv",
+        series=f"{RES}/deid/series.tsv",
+        pseudonyms=f"{PRIV}/pseudonyms.tsv",
+    params:
+        sources_dir=f"{PRIV}/deid_sources",
+        key_file=P.key_file,
+        version=VERSION,
+    log:
+        f"{RES}/logs/deidentify.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "envs/radflow.yaml"
+    script:
+        "scripts/deidentify.py"
+
+
 checkpoint crawl:
     input:
         sheet=[P.sheet] if P.sheet else [],
+        deid=[f"{RES}/deid/actions.tsv"] if DEID else [],
     output:
         series=f"{RES}/crawl/series.tsv",
         pairs=f"{RES}/crawl/pairs.tsv",
+        rois=f"{RES}/crawl/rois.tsv",
     params:
-        dicom_root=P.dicom_root,
-        dicom_tree=rw.tree_fingerprint(P.dicom_root),
+        dicom_root=(lambda w, input: rw.folder_of(input.deid)) if DEID else P.dicom_root,
+        dicom_tree=DICOM_TREE,
         sheet=P.sheet,
         key_file=P.key_file,
         sources_dir=f"{PRIV}/sources",
         settings=config["crawl"],
+        rois=config["rois"],
+        fallback_modalities=config["pair"]["fallback_modalities"],
+        deidentified={"uids_replaced": not config["deid"]["retain_uids"]} if DEID else None,
         version=VERSION,
     log:
         f"{RES}/logs/crawl.log",
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=4000,
+        runtime=240,
     conda:
         "envs/radflow.yaml"
     script:
@@ -72,7 +167,7 @@ checkpoint crawl:
 
 rule convert_one:
     input:
-        source=f"{PRIV}/sources/{{series_key}}.json",
+        unpack(lambda w: rw.convert_inputs(plan(), RES, PRIV, w.series_key)),
     output:
         sidecar=f"{RES}/convert/{{case_id}}/{{series_key}}.json",
     params:
@@ -82,8 +177,10 @@ rule convert_one:
         f"{RES}/logs/convert/{{case_id}}/{{series_key}}.log",
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=20,
+        mem_mb=lambda wc, input: rsc.convert_mem_mb(
+            f"{RES}/crawl/series.tsv", wc.series_key, input.source),
+        runtime=lambda wc, input: rsc.convert_runtime(
+            f"{RES}/crawl/series.tsv", wc.series_key, input.source),
     conda:
         "envs/radflow.yaml"
     script:
@@ -108,8 +205,8 @@ rule pair_one:
         f"{RES}/logs/pair/{{pair_id}}.log",
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=lambda wc, input: rsc.pair_mem_mb(input.get("image")),
+        runtime=lambda wc, input: rsc.pair_runtime(input.get("image")),
     conda:
         "envs/radflow.yaml"
     script:
@@ -118,9 +215,11 @@ rule pair_one:
 
 rule pair:
     input:
-        all_pair_files(f"{RES}/pair/{{pair_id}}.json"),
+        records=all_pair_files(f"{RES}/pair/{{pair_id}}.json"),
+        rois=f"{RES}/crawl/rois.tsv",
     output:
-        f"{RES}/pair/pairs.tsv",
+        pairs=f"{RES}/pair/pairs.tsv",
+        roi_names=f"{RES}/pair/roi_names.tsv",
     log:
         f"{RES}/logs/pair.log",
     threads: 1
@@ -147,8 +246,10 @@ rule extract_one:
         f"{RES}/logs/extract/{{pair_id}}.log",
     threads: config["extract"]["threads"]
     resources:
-        mem_mb=config["extract"]["mem_mb"],
-        runtime=config["extract"]["runtime"],
+        mem_mb=lambda wc, input: rsc.extract_mem_mb(input.pair, input.params,
+            laws=bool(config["laws"]), floor_mb=config["extract"]["mem_mb"]),
+        runtime=lambda wc, input: rsc.extract_runtime(input.pair, input.params,
+            laws=bool(config["laws"]), floor_min=config["extract"]["runtime"]),
     conda:
         "envs/radflow.yaml"
     script:
@@ -187,8 +288,8 @@ rule merge:
         f"{RES}/logs/merge.log",
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=lambda wc, input: rsc.merge_mem_mb(input.size_mb),
+        runtime=lambda wc, input: rsc.merge_runtime(input.size_mb),
     conda:
         "envs/radflow.yaml"
     script:

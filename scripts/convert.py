@@ -9,4 +9,5 @@ with script_logging(snakemake.log[0]):
         source_json=snakemake.input.source,
         sidecar_json=snakemake.output.sidecar,
         settings=from_mapping(GeometrySettings, snakemake.params.settings, section="geometry"),
+        image_sidecar=snakemake.input.get("image"),
     )

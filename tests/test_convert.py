@@ -7,9 +7,13 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from mask_fixtures import PATIENT as MASK_PATIENT
+from mask_fixtures import STUDY as MASK_STUDY
+from mask_fixtures import index_points, square, write_ct
 
 from radflow.convert import convert_source, label_map, run_convert
 from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series
+from radflow.dicom.synthetic_masks import ContourSpec, RoiSpec, write_rtstruct
 from radflow.errors import PairingError
 from radflow.io.atomic import write_json
 from radflow.io.nifti import read_image, write_nifti
@@ -74,3 +78,65 @@ def test_label_map_rejects_non_labels(values) -> None:
     with pytest.raises(PairingError) as info:
         label_map(img, "mask s1")
     assert info.value.reason == "invalid-mask"
+
+
+# --- RTSTRUCT / SEG sources: one mask file per planned ROI on the linked image's grid --------
+
+def _mask_source(tmp_path, labels, outside="fail"):
+    ct = write_ct(tmp_path / "ct", "convert")
+    rois = [RoiSpec(1, "GTV", (ContourSpec(index_points(ct.grid, square(0.5, 0.5, 2.5, 2.5),
+                                                        1.0)),)),
+            RoiSpec(2, "PTV", (ContourSpec(index_points(ct.grid, square(0.5, 0.5, 3.5, 3.5),
+                                                        1.0)),
+                               ContourSpec(index_points(ct.grid, square(0.5, 0.5, 3.5, 3.5),
+                                                        9.0)))),
+            RoiSpec(300, "Body", (ContourSpec(index_points(ct.grid, square(-0.5, -0.5, 9.5,
+                                                                           11.5), 0.0)),))]
+    rs = write_rtstruct(tmp_path / "rs.dcm", patient=MASK_PATIENT, study=MASK_STUDY,
+                        series_uid="1.2.3.5", rois=rois, image_series_uid=ct.uid,
+                        image_uids=ct.sop_uids)
+    image = convert_source(_source(ct.files), tmp_path / "out" / "s0000000000000001.nii.gz",
+                           GeometrySettings())
+    write_json(tmp_path / "out" / "s0000000000000001.json", image)
+    source = {"series_key": "s0000000000000002", "case_id": "c000000000001", "kind": "rtstruct",
+              "role": "mask", "files": [str(rs)],
+              "mask": {"image_key": "s0000000000000001", "labels": labels,
+                       "fractional_threshold": 0.5, "contours_outside_image": outside}}
+    return source, ct
+
+
+def test_rtstruct_source_gives_one_label_map_per_roi(tmp_path) -> None:
+    source, ct = _mask_source(tmp_path, [1, 2, 300])
+    out = tmp_path / "out"
+    sidecar = convert_source(source, out / "s0000000000000002.nii.gz", GeometrySettings(),
+                             str(out / "s0000000000000001.json"))
+    assert sidecar["status"] == "ok" and sidecar["grid"]["size"] == list(ct.grid.size)
+    rois = sidecar["rois"]
+    assert rois["1"]["status"] == "ok" and rois["1"]["n_voxels"] == 4
+    assert rois["2"]["status"] == "failed:roi-outside-image"  # its 2nd contour is off the image
+    assert rois["300"]["n_voxels"] == 10 * 12
+    body = read_image(out / rois["300"]["nifti"])
+    assert body.GetPixelID() == sitk.sitkInt32 and sitk.GetArrayFromImage(body).max() == 300
+    gtv = sitk.GetArrayFromImage(read_image(out / rois["1"]["nifti"]))
+    assert gtv.dtype == np.uint8 and set(np.unique(gtv)) == {0, 1}
+    assert sorted(p.name for p in out.glob("s0000000000000002*")) == [
+        "s0000000000000002_1.nii.gz", "s0000000000000002_300.nii.gz"]
+    # a rerun planning fewer ROIs removes the files of the others
+    source["mask"]["labels"] = [1]
+    convert_source(source, out / "s0000000000000002.nii.gz", GeometrySettings(),
+                   str(out / "s0000000000000001.json"))
+    assert [p.name for p in out.glob("s0000000000000002*")] == ["s0000000000000002_1.nii.gz"]
+
+
+def test_rtstruct_outside_policy_skip_and_missing_image(tmp_path) -> None:
+    source, _ = _mask_source(tmp_path, [2], outside="skip")
+    out = tmp_path / "out"
+    sidecar = convert_source(source, out / "m.nii.gz", GeometrySettings(),
+                             str(out / "s0000000000000001.json"))
+    assert sidecar["rois"]["2"]["qc"] == {"contours-outside-image-skipped": 1}
+    assert convert_source(source, out / "m.nii.gz", GeometrySettings(), None)["status"] == \
+        "failed:image-not-converted"
+    write_json(out / "bad.json", {"series_key": "s1", "status": "failed:missing-slice"})
+    failed = convert_source(source, out / "m.nii.gz", GeometrySettings(), str(out / "bad.json"))
+    assert failed["status"] == "failed:image-missing-slice" and failed["rois"] == {}
+    assert not list(out.glob("s0000000000000002_*"))

@@ -8,13 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+from mask_fixtures import PATIENT as MASK_PATIENT
+from mask_fixtures import STUDY as MASK_STUDY
+from mask_fixtures import index_points, square, write_ct
 
 from radflow.crawl import crawl, read_sheet, run_crawl
 from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series, write_text_report
+from radflow.dicom.synthetic_masks import ContourSpec, RoiSpec, write_rtstruct
 from radflow.errors import ConfigError
 from radflow.io.nifti import write_nifti
-from radflow.keys import case_id
-from radflow.settings import CrawlSettings
+from radflow.keys import case_id, series_key
+from radflow.settings import CrawlSettings, RoiSettings
 
 KEY = b"0123456789abcdef0123456789abcdef"
 PATIENT = Patient("PID-7", "Doe^Jane")
@@ -145,3 +149,122 @@ def test_run_crawl_writes_private_sources_and_changed_files_only(tmp_path) -> No
     mtime = plans[0].stat().st_mtime_ns
     run_crawl(**kw)
     assert plans[0].stat().st_mtime_ns == mtime, "unchanged plan must keep its mtime"
+
+
+# --- DICOM masks (RTSTRUCT / SEG) found by the crawl -----------------------------------------
+
+def _rtstruct(path, series, *, series_ref=None, contour_uid=None, names=("GTV_1",),
+              patient=None):
+    rois = [RoiSpec(k + 1, name, (ContourSpec(
+        index_points(series.grid, square(1.5, 1.5, 4.5, 4.5 + k), 2.0),
+        image_uid=series.sop_uids[2] if contour_uid is None else contour_uid),))
+        for k, name in enumerate(names)]
+    return write_rtstruct(path, patient=patient or MASK_PATIENT, study=MASK_STUDY,
+                          series_uid=str(derived_uid("rs", str(path))), rois=rois,
+                          image_series_uid=series.uid if series_ref is None else series_ref,
+                          image_uids=series.sop_uids if series_ref is None else ())
+
+
+def test_rtstruct_pairs_by_reference_and_fallbacks(tmp_path) -> None:
+    root = tmp_path / "dicom"
+    ct = write_ct(root / "study" / "ct", "ct")
+    _rtstruct(root / "study" / "rs_ok" / "rs.dcm", ct)
+    _rtstruct(root / "study" / "rs_uids" / "rs.dcm", ct, series_ref="9.9.9", contour_uid="")
+    _rtstruct(root / "study" / "rs_inst" / "rs.dcm", ct, series_ref="9.9.8")
+    result = crawl(root, None, KEY, CrawlSettings())
+    reasons = sorted(result.pairs["pairing_reason"])
+    assert reasons == ["frame-of-reference", "referenced-instances", "referenced-series"]
+    assert set(result.pairs["image_key"]) == {series_key(KEY, ct.uid)}
+    assert (result.pairs["status"] == "ok").all()
+    masks = result.series[result.series["role"] == "mask"]
+    assert len(masks) == 3 and set(masks["status"]) == {"ok"}
+    assert set(masks["modality"]) == {"RTSTRUCT"}
+
+
+def test_two_series_in_one_frame_of_reference_are_told_apart_by_folder(tmp_path) -> None:
+    root = tmp_path / "dicom"
+    near = write_ct(root / "p" / "a" / "ct", "near")
+    far = write_ct(root / "p" / "b" / "ct", "far", origin=(-4.0, 3.0, 10.0))
+    _rtstruct(root / "p" / "a" / "rs" / "rs.dcm", near, series_ref="9.9", contour_uid="")
+    _rtstruct(root / "p" / "rs.dcm", far, series_ref="9.8", contour_uid="")
+    result = crawl(root, None, KEY, CrawlSettings())
+    by_status = {p["status"]: p for p in result.pairs.to_dict("records")}
+    assert set(by_status) == {"ok", "failed:ambiguous-reference"}
+    ok, ambiguous = by_status["ok"], by_status["failed:ambiguous-reference"]
+    assert ok["image_key"] == series_key(KEY, near.uid)
+    assert ok["pairing_reason"] == ambiguous["pairing_reason"] == "common-folder"
+    assert ambiguous["image_key"] == ""
+    assert ambiguous["candidates"] == ",".join(sorted([series_key(KEY, near.uid),
+                                                       series_key(KEY, far.uid)]))
+
+
+def test_broken_contour_references_and_patients_without_images(tmp_path) -> None:
+    root = tmp_path / "dicom"
+    ct = write_ct(root / "ct", "ct")
+    _rtstruct(root / "rs" / "rs.dcm", ct, contour_uid="1.2.3.4.5.6.7.8")
+    _rtstruct(root / "other" / "rs.dcm", ct, patient=Patient("PID-OTHER", "Other^Person"))
+    result = crawl(root, None, KEY, CrawlSettings())
+    statuses = sorted(result.pairs["status"])
+    assert statuses == ["failed:missing-referenced-images", "failed:reference-not-found"]
+    assert not result.pairs["pairing_reason"].isna().any()
+
+
+def test_roi_rules_and_private_mask_sources(tmp_path) -> None:
+    root = tmp_path / "Doe_Jane"
+    ct = write_ct(root / "ct", "ct")
+    path = _rtstruct(root / "rs" / "rs.dcm", ct, names=("GTV primary", "z_help", "Liver"))
+    (root / "rs" / "copy.dcm").write_bytes(path.read_bytes())  # an identical copy: read once
+    rules = RoiSettings(exclude=("z_.*",), map={"GTV": "gtv.*"}, contours_outside_image="skip")
+    out = tmp_path / "results"
+    run_crawl(dicom_root=str(root), sheet="", key_file=str(tmp_path / "key"),
+              settings=CrawlSettings(), series_tsv=str(out / "series.tsv"),
+              pairs_tsv=str(out / "pairs.tsv"), sources_dir=str(tmp_path / "private"),
+              rois_tsv=str(out / "rois.tsv"), rois=rules)
+    rois = pd.read_csv(out / "rois.tsv", sep="\t")
+    assert list(zip(rois["roi_source"], rois["roi"].fillna(""), rois["status"],
+                    strict=True)) == [("GTV primary", "GTV", "ok"),
+                                      ("z_help", "", "excluded:roi-excluded"),
+                                      ("Liver", "Liver", "ok")]
+    pairs = pd.read_csv(out / "pairs.tsv", sep="\t", keep_default_na=False)
+    assert sorted(pairs["roi"]) == ["GTV", "Liver"] and set(pairs["sheet_row"]) == {""}
+    assert sorted(pairs["label"]) == [1, 3]
+    mask_key = pairs["mask_key"].iloc[0]
+    source = json.loads((tmp_path / "private" / f"{mask_key}.json").read_text())
+    assert source["kind"] == "rtstruct" and len(source["files"]) == 2
+    assert source["mask"] == {"image_key": pairs["image_key"].iloc[0], "labels": [1, 3],
+                              "fractional_threshold": 0.5, "contours_outside_image": "skip"}
+    plan = json.loads((out / "pairs" / f"{pairs['pair_id'].iloc[0]}.json").read_text())
+    assert plan["sheet_row"] is None and plan["pairing_reason"] == "referenced-series"
+    for p in out.rglob("*"):
+        if p.is_file():
+            assert "Doe_Jane" not in p.read_text() and "Planted" not in p.read_text()
+
+
+def test_plan_converts_dicom_masks_only_with_their_image(tmp_path) -> None:
+    from radflow.workflow import convert_inputs, read_plan
+
+    series = pd.DataFrame([
+        {"case_id": "c1", "series_key": "sI", "source": "dicom", "role": "image", "status": "ok"},
+        {"case_id": "c1", "series_key": "sM", "source": "dicom", "role": "mask", "status": "ok"},
+        {"case_id": "c1", "series_key": "sBad", "source": "dicom", "role": "image",
+         "status": "failed:missing-slice"},
+        {"case_id": "c1", "series_key": "sN", "source": "dicom", "role": "mask", "status": "ok"},
+        {"case_id": "c1", "series_key": "sX", "source": "dicom", "role": "image", "status": "ok"},
+    ])
+    pairs = pd.DataFrame([
+        {"pair_id": "p1", "case_id": "c1", "image_key": "sI", "mask_key": "sM", "status": "ok",
+         "image_status": "ok", "mask_status": "ok"},
+        {"pair_id": "p2", "case_id": "c1", "image_key": "sBad", "mask_key": "sN",
+         "status": "failed:image-missing-slice", "image_status": "failed:missing-slice",
+         "mask_status": "ok"},
+    ])
+    series.to_csv(tmp_path / "series.tsv", sep="\t", index=False)
+    pairs.to_csv(tmp_path / "pairs.tsv", sep="\t", index=False)
+    plan = read_plan(str(tmp_path / "series.tsv"), str(tmp_path / "pairs.tsv"), "paired")
+    assert dict(zip(plan.convert["series_key"], plan.convert["image_key"], strict=True)) == {
+        "sI": "", "sM": "sI"}  # sN: its image failed, so it has no grid to be built on
+    assert convert_inputs(plan, "R", "P", "sM") == {"source": "P/sources/sM.json",
+                                                    "image": "R/convert/c1/sI.json"}
+    assert convert_inputs(plan, "R", "P", "sI") == {"source": "P/sources/sI.json"}
+    every = read_plan(str(tmp_path / "series.tsv"), str(tmp_path / "pairs.tsv"), "all")
+    assert set(every.convert["series_key"]) == {"sI", "sM", "sX"}

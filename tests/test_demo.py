@@ -18,7 +18,12 @@ import SimpleITK as sitk
 from radiomics import imageoperations, shape
 
 from radflow.demo import MARKER, UNMATCHED_ID, DemoCohort, add_parser, make_demo_cohort
-from radflow.demo_phantom import PROFILES, analysed_grid, ellipsoid_mask
+from radflow.demo_masks import DICOM_MASK_PATIENTS
+from radflow.demo_phantom import PROFILES, analysed_grid, ellipsoid_mask, render
+from radflow.dicom.grid import Grid
+from radflow.dicom.headers import read_header
+from radflow.dicom.rtstruct import RTSTRUCT_SOP_CLASS, rasterise_roi, read_structure_set
+from radflow.dicom.seg import SEG_SOP_CLASS, seg_masks
 from radflow.dicom.synthetic import BASIC_TEXT_SR_STORAGE, CT_IMAGE_STORAGE
 from radflow.errors import ConfigError
 from radflow.io.nifti import read_image
@@ -27,6 +32,8 @@ logging.getLogger("radiomics").setLevel(logging.ERROR)
 
 N_PATIENTS = 6
 TOLERANCE = 0.02
+#: Subjects whose regions are DICOM masks (RTSTRUCT, SEG) instead of sheet rows.
+DICOM_MASK_SUBJECTS = {f"DEMO-PID-{i + 1:04d}": kind for i, kind in DICOM_MASK_PATIENTS.items()}
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +101,7 @@ def test_regeneration_keeps_unchanged_files_and_removes_stale_ones(cohort: DemoC
     assert all((out / k).stat().st_mtime_ns == t for k, t in mtimes.items())  # not rewritten
     assert not (out / "masks" / "old").exists()
     assert set(json.loads((out / "truth.json").read_text())["subjects"]) == {
-        f"DEMO-PID-{i:04d}" for i in range(1, 5)}
+        f"DEMO-PID-{i:04d}" for i in range(1, 5)} | set(DICOM_MASK_SUBJECTS)
 
 
 def test_refuses_foreign_folder_and_bad_counts(tmp_path: Path) -> None:
@@ -111,7 +118,8 @@ def test_refuses_foreign_folder_and_bad_counts(tmp_path: Path) -> None:
 def test_dicom_objects_and_series(cohort: DemoCohort, headers: list, sheet: pd.DataFrame) -> None:
     classes = [ds.SOPClassUID for _, ds in headers]
     assert classes.count(BASIC_TEXT_SR_STORAGE) == 1
-    assert classes.count(CT_IMAGE_STORAGE) == len(classes) - 1
+    assert classes.count(RTSTRUCT_SOP_CLASS) == 1 and classes.count(SEG_SOP_CLASS) == 1
+    assert classes.count(CT_IMAGE_STORAGE) == len(classes) - 3
     analysed = {row.subject: row.image.removeprefix("series:") for row in sheet.itertuples()}
     assert len(analysed) == N_PATIENTS
     for pid, uid in analysed.items():
@@ -156,8 +164,8 @@ def test_names_decode_with_their_character_sets(headers: list) -> None:
 def test_planted_values_are_in_the_inputs(cohort: DemoCohort, headers: list) -> None:
     texts = set()
     for path, ds in headers:
-        texts.update(str(v) for v in (ds.PatientName, ds.PatientID, ds.PatientBirthDate,
-                                      ds.AccessionNumber, ds.InstitutionName))
+        texts.update(str(ds.get(k, "")) for k in ("PatientName", "PatientID", "PatientBirthDate",
+                                                   "AccessionNumber", "InstitutionName"))
         texts.update(path.relative_to(cohort.dicom_root).parts)
     blob = "\n".join(texts) + "\n" + cohort.clinical.read_text()
     iso_dates = [v for v in cohort.planted_phi if len(v) == 10 and v[4] == "-"]
@@ -247,20 +255,26 @@ def test_sheet_clinical_and_truth_agree(cohort: DemoCohort, sheet: pd.DataFrame,
     clinical = pd.read_csv(cohort.clinical)
     assert list(clinical.columns) == ["patient_id", "age", "sex", "outcome", "followup_months",
                                       "event"]
-    unmatched = set(clinical.patient_id) - set(sheet.subject)
+    imaging = set(sheet.subject) | set(DICOM_MASK_SUBJECTS)
+    unmatched = set(clinical.patient_id) - imaging
     assert unmatched == {UNMATCHED_ID}
     assert len(unmatched) / len(clinical) <= 0.2
-    assert set(sheet.subject) <= set(clinical.patient_id)
+    assert imaging <= set(clinical.patient_id)
+    assert not set(DICOM_MASK_SUBJECTS) & set(sheet.subject), "found by the crawl, not the sheet"
     assert set(clinical.outcome) == {0, 1} and set(clinical.event) == {0, 1}
     sexes = {ds.PatientID: ds.PatientSex for _, ds in headers}
     for row in clinical.itertuples():
         if row.patient_id != UNMATCHED_ID:
             assert sexes[row.patient_id] == row.sex
     truth = json.loads(cohort.truth.read_text())
-    assert set(truth["subjects"]) == set(sheet.subject)
-    assert sorted(len(t["rois"]) for t in truth["subjects"].values()) == [1, 1, 1, 1, 2, 2]
-    volumes = [r["volume_mm3"] for t in truth["subjects"].values() for r in t["rois"].values()]
-    assert len(set(np.round(volumes))) == len(sheet)  # every region is told apart by its size
+    assert set(truth["subjects"]) == imaging
+    assert sorted(len(truth["subjects"][s]["rois"]) for s in sheet.subject.unique()) == [
+        1, 1, 1, 1, 2, 2]
+    volumes = [truth["subjects"][row.subject]["rois"][row.roi]["volume_mm3"]
+               for row in sheet.itertuples()]
+    assert len(set(np.round(volumes))) == len(sheet)  # every sheet region is told apart by size
+    assert {s: truth["subjects"][s]["mask"] for s in DICOM_MASK_SUBJECTS} == {
+        s: f"dicom:{kind}" for s, kind in DICOM_MASK_SUBJECTS.items()}
     assert (cohort.root / "README.txt").read_text().startswith("radflow demo cohort")
 
 
@@ -283,3 +297,33 @@ def test_console_command_errors(tmp_path: Path) -> None:
     assert cli.main(["demo", os.fspath(tmp_path / "x")]) == 2
     assert cli.main(["demo", os.fspath(tmp_path / "y"), "--patients", "2"]) == 2
     assert not (tmp_path / "y").exists()
+
+
+def test_dicom_masks_give_back_the_label_maps(cohort: DemoCohort, headers: list) -> None:
+    """The RTSTRUCT and SEG patients' masks, read by radflow's rules, equal their label maps."""
+    truth = json.loads(cohort.truth.read_text())["subjects"]
+    checked = 0
+    for index, kind in DICOM_MASK_PATIENTS.items():
+        subject = f"DEMO-PID-{index + 1:04d}"
+        profile = PROFILES[index % len(PROFILES)]
+        phantom = analysed_grid(profile, index)
+        labels = render(profile, phantom, np.random.default_rng(
+            np.random.SeedSequence([20240101, index]))).labels
+        grid = Grid(phantom.size, phantom.spacing, phantom.origin, phantom.direction)
+        path = next(p for p, ds in headers if ds.PatientID == subject
+                    and ds.SOPClassUID == (RTSTRUCT_SOP_CLASS if kind == "rtstruct"
+                                           else SEG_SOP_CLASS))
+        rois = truth[subject]["rois"]
+        if kind == "rtstruct":
+            structure = read_structure_set(read_header(path)[0], "demo")
+            masks = {r.number: rasterise_roi(r, grid).mask for r in structure.rois
+                     if not r.exclusion}
+            assert {r.name: r.exclusion for r in structure.rois if r.exclusion} == {
+                "reference point": "point-roi"}
+        else:
+            masks = {k: r.mask for k, r in seg_masks(path, grid, [1]).items()}
+        assert sorted(masks) == sorted(r["label"] for r in rois.values())
+        for roi in rois.values():
+            np.testing.assert_array_equal(masks[roi["label"]], labels == roi["label"])
+            checked += 1
+    assert checked == 3  # RTSTRUCT: lesion + node; SEG: lesion

@@ -79,8 +79,8 @@ def test_sort_along_normal_never_uses_input_order():
 @pytest.mark.parametrize(("distances", "reason"), [
     ([0.0, 3.0, 6.0, 12.0, 15.0], "missing-slice"),            # one slice missing (gap 2x)
     ([0.0, 3.0, 6.0, 15.0, 18.0, 21.0], "missing-slice"),      # two slices missing (gap 3x)
-    ([0.0, 3.0, 6.0, 10.5, 13.5], "irregular-spacing"),        # gap 1.5x
-    ([0.0, 3.0, 6.1, 9.0, 12.0], "irregular-spacing"),         # 3 % off
+    ([0.0, 3.0, 6.0, 10.5, 13.5], "uneven-spacing"),        # gap 1.5x
+    ([0.0, 3.0, 6.1, 9.0, 12.0], "uneven-spacing"),         # 3 % off
     ([0.0, 3.0, 3.0, 6.0], "duplicate-position"),
     ([0.0, 3.0, 3.0005, 6.0], "duplicate-position"),           # within 1e-3 mm
 ])
@@ -123,7 +123,7 @@ def test_slice_spacing_within_tolerance_returns_mean_gap():
     ({"positions": [[0, 0, 0], [0, 0, 2], [0, 0, 2], [0, 0, 4]]}, "duplicate-position"),
     ({"positions": [[0, 0, 0], [0, 0.25, 1], [0, 0.5, 2], [0, 0.75, 3]]}, "gantry-tilt"),
     ({"positions": [[0, 0, 0], [0, 0, 1], [0, 0, 3], [0, 0, 4]]}, "missing-slice"),
-    ({"positions": [[0, 0, 0], [0, 0, 1], [0, 0, 2.5], [0, 0, 3.5]]}, "irregular-spacing"),
+    ({"positions": [[0, 0, 0], [0, 0, 1], [0, 0, 2.5], [0, 0, 3.5]]}, "uneven-spacing"),
     ({"positions": np.zeros((0, 3))}, "no-slices"),
 ])
 def test_series_geometry_failures(case, reason):

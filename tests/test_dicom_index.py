@@ -16,7 +16,7 @@ from radflow.dicom.index import SeriesRecord, find_candidate_files, index_files
 from radflow.dicom.sopclass import is_image_sop_class, non_image_reason
 from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series, write_text_report
 from radflow.errors import InputFileError
-from radflow.settings import CrawlSettings
+from radflow.settings import CrawlSettings, GeometrySettings
 
 PATIENT = Patient(patient_id="PID-0001", name="Doe^Jane")
 STUDY = Study(study_uid=derived_uid("study"), frame_of_reference_uid=derived_uid("for"))
@@ -115,7 +115,7 @@ def test_missing_slice_fails(tmp_path):
     (lambda k, ds: delattr(ds, "ImagePositionPatient") if k == 1 else None,
      "failed:missing-geometry"),
     (lambda k, ds: setattr(ds, "ImagePositionPatient", [0.0, 0.0, 1.0]) if k == 2 else None,
-     "failed:duplicate-position"),
+     "failed:conflicting-duplicates"),   # same position, other pixels, nothing to split by
     (lambda k, ds: (setattr(ds, "Columns", 3), setattr(ds, "PixelData", bytes(24)))
      if k == 0 else None, "failed:inconsistent-dimensions"),
     (lambda k, ds: delattr(ds, "PixelData") if k == 3 else None, "failed:missing-pixel-data"),
@@ -146,16 +146,31 @@ def test_modality_and_slice_count_exclusions(tmp_path):
     _series(tmp_path / "ct", "ct", n=2)
     records = _index(tmp_path, CrawlSettings(image_modalities=("CT",)))
     assert _by_uid(records, "mr").status == "excluded:modality-mr"
-    assert _by_uid(records, "ct").status == "excluded:too-few-slices"
+    assert _by_uid(records, "ct").status == "failed:too-few-slices"
 
 
-def test_duplicate_file_copy_fails(tmp_path):
+def test_identical_duplicate_file_is_read_once(tmp_path):
     files = _series(tmp_path / "s", "s")
     (tmp_path / "copy").mkdir()
     shutil.copy(files[0], tmp_path / "copy" / files[0].name)
     record = _by_uid(_index(tmp_path), "s")
-    assert record.status == "failed:duplicate-instance"
-    assert "copy/IM0000.dcm" in record.message and "s/IM0000.dcm" in record.message
+    assert (record.status, record.n_instances, record.n_slices) == ("ok", 5, 5)
+    # the first copy by path is read ("copy/" sorts before "s/"), the other one is listed
+    assert record.ignored == (tmp_path / "s" / "IM0000.dcm",)
+    assert tmp_path / "copy" / "IM0000.dcm" in record.files
+    assert record.qc == ("duplicate-files-ignored",)
+
+
+def test_conflicting_duplicate_file_fails_naming_files_not_folders(tmp_path):
+    files = _series(tmp_path / "Doe_Jane" / "s", "s")
+    ds = pydicom.dcmread(files[0])
+    ds.PixelData = bytes(len(ds.PixelData))            # same SOPInstanceUID, other pixels
+    (tmp_path / "copy").mkdir()
+    ds.save_as(tmp_path / "copy" / "IM0000.dcm")
+    record = _by_uid(_index(tmp_path), "s")
+    assert record.status == "failed:conflicting-duplicates"
+    assert "file 1 (IM0000.dcm)" in record.message and "file 6 (IM0000.dcm)" in record.message
+    assert "Doe" not in record.message and "copy" not in record.message
 
 
 def test_oblique_series_ok(tmp_path):
@@ -164,6 +179,25 @@ def test_oblique_series_ok(tmp_path):
                      spacing=(0.8, 0.6, 1.5), instance_numbers=[5, 4, 3, 2, 1])
     assert record.status == "ok"
     assert record.spacing == pytest.approx((0.8, 0.6, 1.5))
+
+
+def test_unexpected_error_is_confined_to_its_series(tmp_path, monkeypatch, caplog):
+    import radflow.dicom.index as index_module
+
+    _series(tmp_path / "a", "a")
+    _series(tmp_path / "b", "b", series_number=2)
+    real = index_module.build_records
+
+    def broken_for_a(uid, *args):
+        if uid == derived_uid("a"):
+            raise KeyError(PATIENT.name)   # a message that quotes a header value
+        return real(uid, *args)
+
+    monkeypatch.setattr(index_module, "build_records", broken_for_a)
+    records = _index(tmp_path)
+    assert _by_uid(records, "a").status == "failed:internal-error"
+    assert _by_uid(records, "b").status == "ok"
+    assert "KeyError" in caplog.text and "Doe" not in caplog.text
 
 
 # --- non-image and unreadable files ------------------------------------------------------------
@@ -248,7 +282,10 @@ def test_character_sets_never_crash(tmp_path, patient, per_slice, patient_id):
 @pytest.mark.testdata
 def test_sts_002_whole_patient_folder(testdata):
     root = testdata / "sts_002_ct_mr_pet_rtstruct"
-    records = _index(root)
+    default = {r.modality: r.status for r in _index(root) if r.modality in ("CT", "MR", "PT")}
+    # the MR is DERIVED\PRIMARY, the PET DERIVED\SECONDARY: excluded unless include_derived
+    assert default == {"CT": "ok", "MR": "excluded:derived", "PT": "excluded:derived"}
+    records = _index(root, CrawlSettings(include_derived=True))
     images = {r.modality: r for r in records if r.status == "ok"}
     assert sorted(images) == ["CT", "MR", "PT"]
     expected = {"CT": (48, 143, 161, "CT"), "MR": (35, 90, 115, "MR_T1"), "PT": (48, 27, 30, "PET")}
@@ -265,32 +302,75 @@ def test_sts_002_whole_patient_folder(testdata):
     assert all(len(r.files) == 1 and r.series_uid == "" for r in others)
 
 
+DICOM2NIFTI_STATUSES = {
+    "failing/slicecount/001": ("failed:too-few-slices", 2),
+    "failing/sliceincrement/001": ("failed:missing-slice", 4),
+    "failing/sliceincrement/002": ("failed:gantry-tilt", 4),   # tilted and a slice missing
+    "failing/gantrytilting/001": ("failed:gantry-tilt", 4),
+    "failing/sliceorientation/001": ("failed:mixed-orientation", 4),
+    "failing/notavolume/001": ("failed:too-few-slices", 4),  # 4 acquisitions of one slice
+    "generic/rgb/001": ("excluded:secondary-capture", 4),
+    "ge/anatomical/001_single_slice": ("failed:too-few-slices", 1),
+    "siemens_multiframe/anatomical/001": ("ok", 8),
+    "philips_enhanced/anatomical/001": ("ok", 8),
+    "philips_enhanced/anatomical/001_implicit": ("ok", 8),
+    "hyperfine/anatomical/001": ("ok", 8),
+    "generic/anatomical/002_non_isotropic": ("ok", 4),
+}
+
+
+def _dicom2nifti_folders() -> list[str]:
+    root = Path(os.environ.get("RADFLOW_TESTDATA", Path(__file__).resolve().parents[2]
+                               / "shared" / "data")) / "dicom2nifti_series"
+    return sorted(p.relative_to(root).as_posix() for p in root.glob("*/*/*") if p.is_dir())
+
+
 @pytest.mark.testdata
-@pytest.mark.parametrize(("case", "status", "n_slices"), [
-    ("siemens_multiframe/anatomical/001", "ok", 8),
-    ("philips_enhanced/anatomical/001", "ok", 8),
-    ("failing/slicecount/001", "excluded:too-few-slices", 2),
-    ("failing/sliceincrement/001", "failed:missing-slice", 4),
-    ("failing/gantrytilting/001", "failed:gantry-tilt", 4),
-    ("failing/sliceorientation/001", "failed:mixed-orientation", 4),
-    ("failing/notavolume/001", "failed:duplicate-position", 4),
-    ("generic/rgb/001", "failed:unsupported-photometric", 4),
-])
-def test_dicom2nifti_series_statuses(testdata, case, status, n_slices):
+@pytest.mark.parametrize("case", _dicom2nifti_folders() or ["(no reference data)"])
+def test_dicom2nifti_series_statuses(testdata, case):
+    """Every series folder, crawled on its own: one record with the expected status."""
     records = _index(testdata / "dicom2nifti_series" / case)
+    status, n_slices = DICOM2NIFTI_STATUSES.get(case, ("ok", 4))
     assert [(r.status, r.n_slices) for r in records] == [(status, n_slices)]
+
+
+@pytest.mark.testdata
+def test_dicom2nifti_whole_tree_deduplicates_copies(testdata):
+    """Crawled as one tree, the folders that hold the same instances (implicit / explicit,
+    five transfer syntaxes of one MR series, slicecount) become one series each, with the
+    copies listed as ignored; every file is accounted for."""
+    root = testdata / "dicom2nifti_series"
+    records = _index(root)
+    assert sum(len(r.files) + len(r.ignored) for r in records) == len(find_candidate_files(root))
+    generic = [r for r in records if r.series_uid
+               and any("compressed_rle" in str(f) for f in r.files + r.ignored)]
+    assert len(generic) == 1 and generic[0].status == "ok"
+    assert generic[0].qc == ("duplicate-files-ignored",) and len(generic[0].ignored) >= 16
+
+
+@pytest.mark.testdata
+def test_dicom2nifti_tilt_resampled_on_request(testdata):
+    settings = CrawlSettings(geometry=GeometrySettings(gantry_tilt="resample"))
+    (tilted,) = _index(testdata / "dicom2nifti_series/failing/gantrytilting/001", settings)
+    assert (tilted.status, tilted.resampled, tilted.n_slices) == ("ok", "gantry-tilt", 4)
+    (broken,) = _index(testdata / "dicom2nifti_series/failing/sliceincrement/002", settings)
+    assert broken.status == "failed:missing-slice"   # tilt repaired, the gap never
 
 
 @pytest.mark.testdata
 def test_pydicom_test_files_never_crash(testdata):
     root = testdata / "pydicom_test_files"
     records = _index(root)
-    assert sum(len(r.files) for r in records) == len(find_candidate_files(root))
+    # every file is accounted for: in a record, or ignored as an identical duplicate
+    assert sum(len(r.files) + len(r.ignored) for r in records) == len(find_candidate_files(root))
     by_name = {f.name: r for r in records for f in r.files}
     assert by_name["MR_truncated.dcm"].status == "failed:truncated"
     assert by_name["rtplan_truncated.dcm"].status == "failed:truncated"
     assert by_name["rtstruct.dcm"].status == "excluded:non-image-rtstruct"  # no DICM prefix
-    assert by_name["emri_small.dcm"].status.startswith("failed:")
+    assert by_name["emri_small.dcm"].status == "failed:unsupported-multiframe"
+    # the four re-encodings of emri_small (RLE, big endian, JPEG 2000, JPEG-LS) decode to the
+    # same pixels, so they are identical duplicates of one instance
+    assert len(by_name["emri_small.dcm"].ignored) == 4
     assert by_name["DICOMDIR"].status == "excluded:dicomdir"
     assert by_name["README.txt"].status == "excluded:non-dicom-file"
     assert by_name["2062"].status == "ok"    # dicomdirtests/98892001/CT5N: 5 CT slices

@@ -90,3 +90,12 @@ def test_read_clinical_csv_and_xlsx(tmp_path) -> None:
         read_clinical(tmp_path / "c.xlsx", "pid", "nope")
     with pytest.raises(ConfigError, match="no ID column 'id'"):
         read_clinical(tmp_path / "c.csv", "id")
+
+
+def test_hash_of_written_file_matches_what_readers_see(tmp_path) -> None:
+    """Geometry that float32 cannot hold exactly (real scanner origins) must not break hashes."""
+    img = _image()
+    img.SetOrigin((-123.456789, 87.654321, -1017.123456))
+    img.SetSpacing((0.9765625, 0.9765625, 3.27))
+    digest = write_nifti(tmp_path / "v.nii.gz", img)
+    assert digest == voxel_hash(read_image(tmp_path / "v.nii.gz"))

@@ -12,8 +12,8 @@ import SimpleITK as sitk
 
 from radflow.convert import convert_source
 from radflow.io.atomic import write_json
-from radflow.io.nifti import read_image, write_nifti
-from radflow.pair import pair_one, pairs_table, run_pair
+from radflow.io.nifti import read_image, voxel_hash, write_nifti
+from radflow.pair import pair_one, pairs_table, run_pair, run_pair_table
 from radflow.settings import GeometrySettings, PairSettings
 
 
@@ -114,3 +114,51 @@ def test_run_pair_and_table(tmp_path, image) -> None:
     table = pairs_table([str(out)])
     assert isinstance(table, pd.DataFrame) and list(table["status"]) == ["ok"]
     assert not (tmp_path / "pair" / "p0000000000000001_mask.nii.gz").exists()
+
+
+def _dicom_mask_sidecar(tmp: Path, rois: dict) -> str:
+    write_json(tmp / "dm.json", {"series_key": "s0000000000000002", "status": "ok",
+                                 "kind": "rtstruct", "rois": rois})
+    return str(tmp / "dm.json")
+
+
+def test_dicom_mask_pair_reads_its_roi_file(tmp_path, image) -> None:
+    roi = _mask(value=3)
+    write_nifti(tmp_path / "dm_3.nii.gz", roi)
+    side = _dicom_mask_sidecar(tmp_path, {
+        "3": {"status": "ok", "nifti": "dm_3.nii.gz", "voxel_hash": voxel_hash(roi),
+              "qc": {"open-contours-skipped": 2}},
+        "4": {"status": "failed:roi-outside-image", "error": "ROI 4: contour 2 outside"}})
+    plan = {**_plan(3), "pairing_reason": "frame-of-reference", "roi_source": "gtv 1"}
+    rec = pair_one(plan, _sidecar(tmp_path, "img", "image", image), side, PairSettings(),
+                   tmp_path / "r.nii.gz")
+    assert rec["status"] == "ok" and rec["mask"].endswith("dm_3.nii.gz") and rec["n_voxels"] == 12
+    assert (rec["pairing_reason"], rec["roi_source"]) == ("frame-of-reference", "gtv 1")
+    assert rec["mask_qc"] == "open-contours-skipped=2"
+    failed = pair_one(_plan(4), _sidecar(tmp_path, "img", "image", image), side, PairSettings(),
+                      tmp_path / "r.nii.gz")
+    assert failed["status"] == "failed:roi-outside-image" and "outside" in failed["error"]
+    absent = pair_one(_plan(5), _sidecar(tmp_path, "img", "image", image), side,
+                      PairSettings(), tmp_path / "r.nii.gz")
+    assert absent["status"] == "failed:label-absent"
+
+
+def test_ambiguous_plan_names_candidates_and_roi_names_are_counted(tmp_path) -> None:
+    plan = {**_plan(status="failed:ambiguous-reference"), "image_key": "",
+            "candidates": "s00000000000000aa,s00000000000000bb",
+            "pairing_reason": "common-folder"}
+    rec = pair_one(plan, None, None, PairSettings(), tmp_path / "r.nii.gz")
+    assert rec["status"] == "failed:ambiguous-reference"
+    assert "s00000000000000aa,s00000000000000bb" in rec["error"]
+    write_json(tmp_path / "p.json", rec)
+    pd.DataFrame([{"case_id": "c1", "mask_key": "s1", "label": 1, "roi_source": "gtv",
+                   "roi": "gtv", "match": "unmapped", "status": "ok"}]).to_csv(
+        tmp_path / "rois.tsv", sep="\t", index=False)
+    run_pair_table(pair_jsons=[str(tmp_path / "p.json")], out_tsv=str(tmp_path / "pairs.tsv"),
+                   rois_tsv=str(tmp_path / "rois.tsv"),
+                   roi_names_tsv=str(tmp_path / "roi_names.tsv"))
+    table = pd.read_csv(tmp_path / "pairs.tsv", sep="\t", keep_default_na=False)
+    assert table["pairing_reason"].tolist() == ["common-folder"]
+    names = pd.read_csv(tmp_path / "roi_names.tsv", sep="\t")
+    assert names.to_dict("records") == [{"roi_source": "gtv", "match": "unmapped", "roi": "gtv",
+                                         "count": 1, "n_cases": 1}]

@@ -64,18 +64,21 @@ def test_outputs_rows_and_keys(demo_run) -> None:
     res = _results(work)
     key = load_key(_key_file(demo_run))
     sheet = pd.read_csv(demo.sheet, sep="\t", dtype=str)
+    truth = json.loads(Path(demo.truth).read_text())["subjects"]
+    n_pairs = sum(len(t["rois"]) for t in truth.values())  # sheet rows + DICOM mask ROIs
+    assert n_pairs > len(sheet)
     series = pd.read_csv(res / "crawl" / "series.tsv", sep="\t", dtype=str,
                          keep_default_na=False)
     assert "excluded:non-image-sr" in set(series["status"]), "the SR must be listed, not dropped"
     assert set(series.loc[series["source"] == "dicom", "case_id"]) - {""} == {
-        case_id(key, s) for s in sheet["subject"]}
+        case_id(key, s) for s in truth}
     pairs = pd.read_csv(res / "pair" / "pairs.tsv", sep="\t", dtype=str, keep_default_na=False)
-    assert len(pairs) == len(sheet)
+    assert len(pairs) == n_pairs
     assert (pairs["status"] == "ok").all(), pairs[["pair_id", "status"]]
     assert pairs["pair_id"].str.fullmatch(r"p[0-9a-f]{16}").all()
     dataset = pd.read_csv(res / "merge" / "dataset.csv")
-    assert len(dataset) == len(sheet)
-    assert set(dataset["case_id"]) == {case_id(key, s) for s in sheet["subject"]}
+    assert len(dataset) == n_pairs
+    assert set(dataset["case_id"]) == {case_id(key, s) for s in truth}
     assert "patient_id" not in dataset.columns and "age" in dataset.columns
     long = pd.read_parquet(res / "merge" / "features.parquet")
     per_pair = long.groupby("pair_id").size()
@@ -87,11 +90,38 @@ def test_outputs_rows_and_keys(demo_run) -> None:
         assert long[col].notna().all() and (long[col] != "").all(), col
     assert set(long["pyradiomics_dist"]) == {"pyradiomics-bhklab"}
     wide = pd.read_csv(res / "merge" / "features_wide.csv")
-    assert len(wide) == len(sheet)
+    assert len(wide) == n_pairs
     report = pd.read_csv(res / "merge" / "clinical_join_report.tsv", sep="\t")
     assert list(report["kind"]) == ["unmatched-clinical"], "demo has one clinical-only patient"
     summary = pd.read_csv(res / "qc" / "run_summary.tsv", sep="\t")
     assert not summary["status"].str.startswith("failed:").any()
+
+
+def test_dicom_masks_are_found_and_paired_without_the_sheet(demo_run) -> None:
+    """The RTSTRUCT and SEG patients: paired by reference, one pair per ROI, names counted."""
+    work, demo, *_ = demo_run
+    res = _results(work)
+    key = load_key(_key_file(demo_run))
+    truth = json.loads(Path(demo.truth).read_text())["subjects"]
+    dicom_cases = {case_id(key, s): t for s, t in truth.items()
+                   if t["mask"].startswith("dicom:")}
+    assert len(dicom_cases) == 2
+    pairs = pd.read_csv(res / "pair" / "pairs.tsv", sep="\t", dtype=str, keep_default_na=False)
+    series = pd.read_csv(res / "crawl" / "series.tsv", sep="\t", dtype=str,
+                         keep_default_na=False).set_index("series_key")
+    for cid, entry in dicom_cases.items():
+        mine = pairs[pairs["case_id"] == cid]
+        assert sorted(mine["roi"]) == sorted(entry["rois"])
+        assert set(mine["pairing_reason"]) == {"referenced-series"}
+        assert set(mine["status"]) == {"ok"}
+        assert {series.loc[k, "modality"] for k in mine["mask_key"]} == {
+            entry["mask"].removeprefix("dicom:").upper()}
+    assert set(pairs.loc[~pairs["case_id"].isin(dicom_cases), "pairing_reason"]) == {"sheet"}
+    rois = pd.read_csv(res / "crawl" / "rois.tsv", sep="\t", keep_default_na=False)
+    assert "excluded:point-roi" in set(rois["status"])
+    names = pd.read_csv(res / "pair" / "roi_names.tsv", sep="\t", keep_default_na=False)
+    assert set(names["roi_source"]) == {"lesion", "node", "reference point"}
+    assert set(names["match"]) == {"unmapped"}  # the default config maps no names
 
 
 def _key_file(demo_run) -> Path:
@@ -200,3 +230,60 @@ def test_nifti_only_cohort_without_dicom(tmp_path) -> None:
     assert dataset["original_shape_VoxelVolume"].tolist() == [768.0, 768.0]
     report = pd.read_csv(res / "merge" / "clinical_join_report.tsv", sep="\t")
     assert list(report["kind"]) == ["no-clinical-table"]
+
+
+def test_dicom_masks_without_a_sheet(tmp_path) -> None:
+    """RTSTRUCT + SEG in a DICOM tree, no cohort sheet: pairs by reference, fallbacks, ROI rules;
+    an ambiguous mask fails its pair (listing the candidates) and the run still completes."""
+    import numpy as np
+    from mask_fixtures import PATIENT, STUDY, index_points, square, write_ct
+
+    from radflow.dicom.synthetic import Patient, Study, derived_uid
+    from radflow.dicom.synthetic_masks import ContourSpec, RoiSpec, write_rtstruct, write_seg
+
+    root = tmp_path / "dicom"
+    ct = write_ct(root / "a" / "ct", "wf-a", shape=(8, 24, 24), spacing=(1.0, 1.0, 2.0))
+    box = index_points(ct.grid, square(4.5, 4.5, 15.5, 13.5), 3.0)
+    box2 = index_points(ct.grid, square(4.5, 4.5, 15.5, 13.5), 4.0)
+    write_rtstruct(root / "a" / "rs" / "rs.dcm", patient=PATIENT, study=STUDY,
+                   series_uid=str(derived_uid("wf-rs")), image_series_uid=ct.uid,
+                   image_uids=ct.sop_uids,
+                   rois=[RoiSpec(1, "GTV primary", (ContourSpec(box), ContourSpec(box2))),
+                         RoiSpec(2, "z_ring", (ContourSpec(box),))])
+    seg = np.zeros(ct.grid.shape, bool)
+    seg[2:6, 6:16, 5:15] = True
+    write_seg(root / "a" / "seg" / "seg.dcm", ct.headers(), [(1, "Liver lesion", seg)],
+              series_uid=str(derived_uid("wf-seg")))
+    other, other_study = Patient("PID-WF-B", "Other^Person"), Study(derived_uid("b-st"),
+                                                                     derived_uid("b-for"))
+    b1 = write_ct(root / "b" / "s1" / "ct", "wf-b1", patient=other, study=other_study)
+    write_ct(root / "b" / "s2" / "ct", "wf-b2", patient=other, study=other_study)
+    write_rtstruct(root / "b" / "rs.dcm", patient=other, study=other_study,
+                   series_uid=str(derived_uid("wf-rs-b")), image_series_uid="",
+                   rois=[RoiSpec(1, "GTV", (ContourSpec(
+                       index_points(b1.grid, square(1.5, 1.5, 4.5, 4.5), 2.0)),))])
+    params = tmp_path / "params.yaml"
+    params.write_text("imageType: {Original: {}}\nfeatureClass: {shape: [], firstorder: []}\n"
+                      "setting: {binWidth: 25}\n")
+    cfg = tmp_path / "cohort.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "cohort": "masks", "dicom_root": str(root), "key_file": str(tmp_path / "key"),
+        "extract": {"params": str(params)}, "laws": [],
+        "rois": {"exclude": ["z_.*"], "map": {"GTV": "gtv.*"}}}))
+    snakemake(tmp_path, ["--cores", "2", "--configfile", str(cfg)])
+    res = tmp_path / "results" / "masks"
+    pairs = pd.read_csv(res / "pair" / "pairs.tsv", sep="\t", keep_default_na=False)
+    got = sorted(zip(pairs["roi"], pairs["status"], pairs["pairing_reason"], strict=True))
+    assert got == [("GTV", "failed:ambiguous-reference", "common-folder"),
+                   ("GTV", "ok", "referenced-series"),
+                   ("Liver lesion", "ok", "referenced-series")]
+    dataset = pd.read_csv(res / "merge" / "dataset.csv")
+    volumes = dict(zip(dataset["roi"], dataset["original_shape_VoxelVolume"], strict=True))
+    assert volumes == {"GTV": 2 * 11 * 9 * 2.0, "Liver lesion": float(seg.sum()) * 2.0}
+    names = pd.read_csv(res / "pair" / "roi_names.tsv", sep="\t", keep_default_na=False)
+    assert set(zip(names["roi_source"], names["match"], strict=True)) == {
+        ("GTV primary", "mapped"), ("z_ring", "excluded"), ("Liver lesion", "unmapped"),
+        ("GTV", "mapped")}
+    summary = pd.read_csv(res / "qc" / "run_summary.tsv", sep="\t")
+    assert ("pair", "failed:ambiguous-reference", 1) in set(summary.itertuples(index=False,
+                                                                                name=None))

@@ -6,6 +6,9 @@ build the volume and write
 ``<results>/convert/<case_id>/<series_key>.nii.gz``
     Images as float32 (DICOM: each slice's own RescaleSlope/Intercept applied, slices sorted
     along the slice normal, geometry verified); masks as integer label maps.
+``<results>/convert/<case_id>/<series_key>_<label>.nii.gz``
+    For an RTSTRUCT or SEG: one label map per planned ROI / segment on the grid of its linked
+    image (:mod:`radflow.convert_masks`).
 ``<results>/convert/<case_id>/<series_key>.json``
     The sidecar: ``status`` (``ok`` | ``failed:<reason>``), voxel hash, grid, and acquisition
     parameters useful for analysis, without identifying values. It is written last, so a killed
@@ -26,8 +29,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from radflow import __version__
+from radflow.convert_masks import MASK_KINDS, convert_mask_object
 from radflow.dicom.sidecar import acquisition_sidecar
-from radflow.dicom.volume import read_series_volume
+from radflow.dicom.volume import read_series
 from radflow.errors import PairingError, RadflowError
 from radflow.io.atomic import write_json
 from radflow.io.nifti import read_image, write_nifti
@@ -68,19 +72,28 @@ def _grid(image: sitk.Image) -> dict[str, Any]:
     }
 
 
-def convert_source(source: dict[str, Any], nifti_path: Path,
-                   settings: GeometrySettings) -> dict[str, Any]:
+def convert_source(source: dict[str, Any], nifti_path: Path, settings: GeometrySettings,
+                   image_sidecar: str | None = None) -> dict[str, Any]:
     """Convert one source and write its NIfTI; return the sidecar dict (without writing it).
 
-    Per-source problems are returned as ``status = "failed:<reason>"``; they are not raised.
+    RTSTRUCT and SEG sources (``kind`` ``rtstruct`` / ``seg``) are built on the grid recorded
+    in ``image_sidecar`` and give one NIfTI per ROI beside ``nifti_path``
+    (:mod:`radflow.convert_masks`). Per-source problems are returned as
+    ``status = "failed:<reason>"``; they are not raised.
     """
     key = source["series_key"]
+    if source["kind"] in MASK_KINDS:
+        nifti_path.unlink(missing_ok=True)
+        return convert_mask_object(source, nifti_path.parent, image_sidecar)
     sidecar: dict[str, Any] = {"series_key": key, "case_id": source["case_id"],
                                "role": source["role"], "radflow_version": __version__}
     try:
         if source["kind"] == "dicom":
-            image, datasets = read_series_volume([Path(f) for f in source["files"]], settings)
-            sidecar["acquisition"] = acquisition_sidecar(datasets[0])
+            volume = read_series([Path(f) for f in source["files"]], settings,
+                                 frames=source.get("frames"))
+            image = volume.image
+            sidecar["acquisition"] = acquisition_sidecar(volume.datasets[0])
+            sidecar["volume"] = volume.info
         else:
             image = read_image(source["files"][0], name=f"source {key}")
             if image.GetDimension() != 3:
@@ -97,14 +110,23 @@ def convert_source(source: dict[str, Any], nifti_path: Path,
         log.warning("convert %s: failed:%s: %s", key, exc.reason, exc)
         nifti_path.unlink(missing_ok=True)
         sidecar.update(status=f"failed:{exc.reason}", error=str(exc))
+    except Exception as exc:  # a radflow bug must not stop the cohort: record it, log the trace
+        # The message is left out of the sidecar: it could quote a header value.
+        log.exception("convert %s: failed:internal-error (%s)", key, type(exc).__name__)
+        nifti_path.unlink(missing_ok=True)
+        sidecar.update(status="failed:internal-error", error=type(exc).__name__)
     return sidecar
 
 
-def run_convert(*, source_json: str, sidecar_json: str, settings: GeometrySettings) -> None:
-    """Entry point of ``scripts/convert.py``: convert one source, write NIfTI then sidecar."""
+def run_convert(*, source_json: str, sidecar_json: str, settings: GeometrySettings,
+                image_sidecar: str | None = None) -> None:
+    """Entry point of ``scripts/convert.py``: convert one source, write NIfTI then sidecar.
+
+    ``image_sidecar`` is the linked image's sidecar (RTSTRUCT/SEG sources only).
+    """
     source = json.loads(Path(source_json).read_text(encoding="utf-8"))
     sidecar_path = Path(sidecar_json)
     nifti_path = sidecar_path.with_name(sidecar_path.name.removesuffix(".json") + ".nii.gz")
-    sidecar = convert_source(source, nifti_path, settings)
+    sidecar = convert_source(source, nifti_path, settings, image_sidecar)
     write_json(sidecar_path, sidecar)
     log.info("convert %s: %s", source["series_key"], sidecar["status"])

@@ -3,7 +3,10 @@
 ``pair_one`` (one job per pair) reads the crawl's plan and the two convert sidecars and writes
 ``<results>/pair/<pair_id>.json``: status (``ok`` | ``failed:<reason>``), the image and mask files
 extract should read, their voxel hashes, the number of ROI voxels, and whether the mask was
-resampled. ``pair`` gathers them into ``<results>/pair/pairs.tsv``.
+resampled. For an RTSTRUCT/SEG mask the mask file is the one of the pair's label (one file per
+ROI, :mod:`radflow.convert_masks`) and ``mask_qc`` lists what its conversion skipped. ``pair``
+gathers the records into ``<results>/pair/pairs.tsv`` and counts the ROI names of the crawl's
+``rois.tsv`` into ``<results>/pair/roi_names.tsv`` (:func:`radflow.rois.name_report`).
 
 Grid rule: image and mask are on the same grid when their sizes are equal, origins and spacings
 agree within ``grid_atol_mm`` and direction cosines within ``grid_atol_mm / 100``. Otherwise the
@@ -28,13 +31,15 @@ from radflow import __version__
 from radflow.errors import PairingError, RadflowError
 from radflow.io.atomic import write_json, write_tsv
 from radflow.io.nifti import read_image, write_nifti
+from radflow.rois import name_report
 from radflow.settings import PairSettings
 
 log = logging.getLogger(__name__)
 
 PAIRS_COLUMNS = [
     "pair_id", "case_id", "image_key", "mask_key", "roi", "label", "status", "n_voxels",
-    "mask_resampled", "grid_mismatch", "image_hash", "mask_hash",
+    "mask_resampled", "grid_mismatch", "image_hash", "mask_hash", "pairing_reason",
+    "roi_source", "mask_qc",
 ]
 
 
@@ -75,7 +80,9 @@ def resample_to_grid(mask: sitk.Image, image_grid: dict[str, Any]) -> sitk.Image
                          mask.GetPixelID())
 
 
-def _load_sidecar(path: str | None, which: str) -> dict[str, Any]:
+def _load_sidecar(path: str | None, which: str, label: int | None = None) -> dict[str, Any]:
+    """A convert sidecar with ``path`` (the NIfTI to read); for an RTSTRUCT/SEG sidecar, the
+    entry of ``label`` (its own file, voxel hash and QC)."""
     if not path:
         raise PairingError(f"{which} was not converted", reason=f"{which}-not-converted")
     sidecar = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -83,8 +90,22 @@ def _load_sidecar(path: str | None, which: str) -> dict[str, Any]:
         reason = sidecar["status"].split(":", 1)[-1]
         raise PairingError(f"{which} {sidecar['series_key']}: {sidecar['status']}",
                            reason=f"{which}-{reason}")
+    if "rois" in sidecar:
+        roi = sidecar["rois"].get(str(label))
+        if roi is None:
+            raise PairingError(f"{which} {sidecar['series_key']}: label {label} was not "
+                               "converted", reason="label-absent")
+        if roi["status"] != "ok":
+            raise PairingError(f"{which} {sidecar['series_key']}, label {label}: "
+                               f"{roi.get('error', roi['status'])}",
+                               reason=roi["status"].split(":", 1)[-1])
+        sidecar.update(nifti=roi["nifti"], voxel_hash=roi["voxel_hash"], qc=roi.get("qc", {}))
     sidecar["path"] = str(Path(path).with_name(sidecar["nifti"]))
     return sidecar
+
+
+def _qc_text(qc: dict[str, int]) -> str:
+    return "; ".join(f"{k}={v}" for k, v in sorted(qc.items()) if v)
 
 
 def pair_one(plan: dict[str, Any], image_sidecar: str | None, mask_sidecar: str | None,
@@ -96,13 +117,18 @@ def pair_one(plan: dict[str, Any], image_sidecar: str | None, mask_sidecar: str 
     record: dict[str, Any] = {k: plan[k] for k in
                               ("pair_id", "case_id", "image_key", "mask_key", "roi", "label")}
     record.update(status="ok", image="", mask="", image_hash="", mask_hash="", n_voxels=0,
-                  mask_resampled=False, grid_mismatch="", radflow_version=__version__)
+                  mask_resampled=False, grid_mismatch="", radflow_version=__version__,
+                  pairing_reason=plan.get("pairing_reason") or "sheet",
+                  roi_source=plan.get("roi_source") or plan["roi"], mask_qc="")
     try:
         if plan["status"] != "ok":
-            raise PairingError(f"pair {plan['pair_id']}: crawl planned it as {plan['status']}",
+            candidates = plan.get("candidates") or ""
+            raise PairingError(f"pair {plan['pair_id']}: crawl planned it as {plan['status']}"
+                               + (f" (candidates: {candidates})" if candidates else ""),
                                reason=plan["status"].split(":", 1)[-1])
         image = _load_sidecar(image_sidecar, "image")
-        mask_meta = _load_sidecar(mask_sidecar, "mask")
+        mask_meta = _load_sidecar(mask_sidecar, "mask", int(plan["label"]))
+        record["mask_qc"] = _qc_text(mask_meta.get("qc", {}))
         mask = read_image(mask_meta["path"], name=f"mask {plan['mask_key']}")
         record.update(image=image["path"], image_hash=image["voxel_hash"],
                       mask=mask_meta["path"], mask_hash=mask_meta["voxel_hash"])
@@ -159,10 +185,18 @@ def pairs_table(pair_jsons: Sequence[str]) -> pd.DataFrame:
     return table.sort_values(["case_id", "pair_id"], kind="stable").reset_index(drop=True)
 
 
-def run_pair_table(*, pair_jsons: Sequence[str], out_tsv: str) -> None:
-    """Entry point of ``scripts/pair_table.py`` (rule ``pair``)."""
+def run_pair_table(*, pair_jsons: Sequence[str], out_tsv: str, rois_tsv: str | None = None,
+                   roi_names_tsv: str | None = None) -> None:
+    """Entry point of ``scripts/pair_table.py`` (rule ``pair``).
+
+    With ``rois_tsv`` (the crawl's ``rois.tsv``) and ``roi_names_tsv``, also writes the ROI name
+    counts.
+    """
     table = pairs_table(pair_jsons)
     write_tsv(out_tsv, table)
+    if rois_tsv and roi_names_tsv:
+        rois = pd.read_csv(rois_tsv, sep="\t", dtype=str, keep_default_na=False)
+        write_tsv(roi_names_tsv, name_report(rois))
     for status, n in table["status"].value_counts().sort_index().items():
         log.info("pair: %d pair(s) %s", n, status)
 

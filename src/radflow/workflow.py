@@ -52,8 +52,9 @@ def resolve_paths(config: dict[str, Any], basedir: str | os.PathLike[str]) -> Pa
     Raises
     ------
     ConfigError
-        When neither ``dicom_root`` nor ``sheet`` is given, an input does not exist, or
-        ``private_dir`` lies inside ``results_dir``.
+        When neither ``dicom_root`` nor ``sheet`` is given (or ``deidentify`` without
+        ``dicom_root``), an input does not exist, or ``private_dir`` lies inside
+        ``results_dir``.
     """
     basedir = Path(basedir)
     paths = Paths(
@@ -68,6 +69,8 @@ def resolve_paths(config: dict[str, Any], basedir: str | os.PathLike[str]) -> Pa
     if not paths.dicom_root and not paths.sheet:
         raise ConfigError("no input: set dicom_root (a DICOM folder tree) and/or sheet "
                           "(a cohort sheet), e.g. --config dicom_root=/data/dicom")
+    if deidentify_on(config) and not paths.dicom_root:
+        raise ConfigError("deidentify=true needs dicom_root (the DICOM tree to de-identify)")
     checks = [("dicom_root", paths.dicom_root, Path.is_dir), ("sheet", paths.sheet, Path.is_file),
               ("clinical", paths.clinical, Path.is_file),
               ("extract.params", paths.pyradiomics_params, Path.is_file)]
@@ -81,6 +84,17 @@ def resolve_paths(config: dict[str, Any], basedir: str | os.PathLike[str]) -> Pa
         raise ConfigError(f"private_dir ({config['private_dir']}) must not lie inside "
                           f"results_dir ({config['results_dir']}): it holds source paths")
     return paths
+
+
+def deidentify_on(config: dict[str, Any]) -> bool:
+    """The ``deidentify`` switch (``--config deidentify=true`` arrives as the string "true")."""
+    return config.get("deidentify") in (True, "true")
+
+
+def folder_of(files: str | list[str]) -> str:
+    """The folder of a file (or of the first of a list): the de-identified tree's root from the
+    crawl's ``actions.tsv`` input, so that the root is not a hard-coded param."""
+    return os.path.dirname(files if isinstance(files, str) else files[0])
 
 
 def tree_fingerprint(root: str) -> str:
@@ -112,7 +126,8 @@ class Plan:
     Attributes
     ----------
     convert : pandas.DataFrame
-        Columns ``case_id, series_key`` of every source to convert.
+        Columns ``case_id, series_key, image_key`` of every source to convert; ``image_key`` is
+        the image an RTSTRUCT/SEG mask is built on ("" for other sources).
     pairs : pandas.DataFrame
         The crawl's ``pairs.tsv`` (``pair_id, case_id, image_key, mask_key, image_status,
         mask_status, ...``).
@@ -128,19 +143,23 @@ def read_plan(series_tsv: str, pairs_tsv: str, scope: str) -> Plan:
     Parameters
     ----------
     scope
-        ``paired``: only sources used by a pair whose sources are all ``ok``; ``all``: also every
-        other ``ok`` image series.
+        ``paired``: only sources used by a planned pair; ``all``: also every other ``ok`` image
+        series. Either way only ``ok`` sources, and an RTSTRUCT/SEG mask only when its image is
+        converted too (its masks are built on the image's grid).
     """
     series = pd.read_csv(series_tsv, sep="\t", dtype=str, keep_default_na=False)
     pairs = pd.read_csv(pairs_tsv, sep="\t", dtype=str, keep_default_na=False)
     ok = series[series["status"] == "ok"]
-    used = set(pairs["image_key"]) | set(pairs["mask_key"])
-    if scope == "all":
-        wanted = ok[(ok["series_key"].isin(used)) | (ok["role"] == "image")]
-    else:
-        wanted = ok[ok["series_key"].isin(used)]
-    return Plan(convert=wanted[["case_id", "series_key"]].drop_duplicates().reset_index(drop=True),
-                pairs=pairs)
+    dicom_mask = (ok["source"] == "dicom") & (ok["role"] == "mask")
+    grids = pairs[(pairs["status"] == "ok") & pairs["mask_key"].isin(ok.loc[dicom_mask,
+                                                                            "series_key"])]
+    image_of = dict(zip(grids["mask_key"], grids["image_key"], strict=True))
+    used = (set(pairs["image_key"]) | set(pairs["mask_key"]) | set(image_of.values()))
+    wanted = ok[ok["series_key"].isin(used) | ((ok["role"] == "image") & (scope == "all"))]
+    wanted = wanted[~dicom_mask.loc[wanted.index] | wanted["series_key"].isin(image_of)]
+    convert = wanted[["case_id", "series_key"]].drop_duplicates().reset_index(drop=True)
+    convert["image_key"] = convert["series_key"].map(image_of).fillna("")
+    return Plan(convert=convert, pairs=pairs)
 
 
 def sidecar_path(results: str, case_id: str, series_key: str) -> str:
@@ -148,15 +167,32 @@ def sidecar_path(results: str, case_id: str, series_key: str) -> str:
     return f"{results}/convert/{case_id}/{series_key}.json"
 
 
+def convert_inputs(plan: Plan, results: str, private: str, series_key: str) -> dict[str, str]:
+    """Inputs of ``convert_one``: the private source record and, for an RTSTRUCT/SEG mask, the
+    sidecar of the image whose grid its masks are built on."""
+    inputs = {"source": f"{private}/sources/{series_key}.json"}
+    row = plan.convert.loc[plan.convert["series_key"] == series_key]
+    if not row.empty and row.iloc[0]["image_key"]:
+        image = plan.convert.loc[plan.convert["series_key"] == row.iloc[0]["image_key"]]
+        if image.empty:
+            raise ConfigError(f"mask {series_key}: its image {row.iloc[0]['image_key']} is not "
+                              "planned for conversion")
+        inputs["image"] = sidecar_path(results, image.iloc[0]["case_id"],
+                                       image.iloc[0]["series_key"])
+    return inputs
+
+
 def pair_sidecars(plan: Plan, results: str, pair_id: str) -> dict[str, str]:
-    """The convert sidecars a pair job reads: only for sources the crawl found ``ok``."""
+    """The convert sidecars a pair job reads: only for sources the crawl found ``ok`` and that
+    are converted (an RTSTRUCT/SEG whose pair failed at crawl time is not)."""
     row = plan.pairs.loc[plan.pairs["pair_id"] == pair_id]
     if row.empty:
         raise ConfigError(f"pair {pair_id} is not in the crawl's pairs.tsv")
     row = row.iloc[0]
+    converted = set(plan.convert["series_key"])
     inputs = {}
-    if row["image_status"] == "ok":
+    if row["image_status"] == "ok" and row["image_key"] in converted:
         inputs["image"] = sidecar_path(results, row["case_id"], row["image_key"])
-    if row["mask_status"] == "ok":
+    if row["mask_status"] == "ok" and row["mask_key"] in converted:
         inputs["mask"] = sidecar_path(results, row["case_id"], row["mask_key"])
     return inputs

@@ -13,18 +13,20 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
 
+from radflow.dicom.dimensions import FrameDimensions, frame_dimensions, top_level_dimensions
 from radflow.dicom.geometry import SeriesGeometry, check_series_geometry
 from radflow.dicom.headers import (
     get_float,
     get_floats,
     get_int,
+    get_str,
     get_value,
     number_of_frames,
 )
@@ -52,6 +54,12 @@ class FrameHeader:
         Rows and Columns (0 when missing).
     slope, intercept
         RescaleSlope / RescaleIntercept (1 / 0 when absent, NaN when present but malformed).
+    rescale_type
+        RescaleType ("" when absent), e.g. ``HU``, ``US``.
+    sop_instance
+        SOPInstanceUID of the file.
+    dims
+        Echo, b-value, time point and acquisition of the slice (4-D splits).
     """
 
     file: Path
@@ -63,6 +71,9 @@ class FrameHeader:
     cols: int
     slope: float
     intercept: float
+    rescale_type: str = ""
+    sop_instance: str = ""
+    dims: FrameDimensions = field(default_factory=FrameDimensions)
 
     @property
     def label(self) -> str:
@@ -119,19 +130,21 @@ def frame_headers(ds: Dataset, path: str | os.PathLike[str]) -> list[FrameHeader
     per_frame = get_value(ds, "PerFrameFunctionalGroupsSequence")
     shared_seq = get_value(ds, "SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None
+    top = top_level_dimensions(ds)
     if n_frames == 1 and not per_frame:
-        return [_frame(path, None, ds, [shared], rows, cols)]
+        return [_frame(path, None, ds, [shared], rows, cols, top)]
     if not per_frame or len(per_frame) != n_frames:
         raise DicomError(
             f"{path.name}: multi-frame object with {n_frames} frames and "
             f"{len(per_frame) if per_frame else 0} per-frame functional group items; only "
             "enhanced objects with per-frame plane positions are supported",
             reason="unsupported-multiframe")
-    return [_frame(path, k, ds, [per_frame[k], shared], rows, cols) for k in range(n_frames)]
+    return [_frame(path, k, ds, [per_frame[k], shared], rows, cols, top)
+            for k in range(n_frames)]
 
 
 def _frame(path: Path, frame: int | None, ds: Dataset, groups: list[Dataset | None], rows: int,
-           cols: int) -> FrameHeader:
+           cols: int, top: FrameDimensions) -> FrameHeader:
     def pick(sequence: str, keyword: str, n: int) -> tuple[float, ...]:
         value = _from_groups(groups, sequence, keyword, lambda d, k: get_floats(d, k, n))
         if value is None:
@@ -145,6 +158,8 @@ def _frame(path: Path, frame: int | None, ds: Dataset, groups: list[Dataset | No
         slope = _rescale(ds, "RescaleSlope")
     if intercept is None:
         intercept = _rescale(ds, "RescaleIntercept")
+    rescale_type = _from_groups(groups, "PixelValueTransformationSequence", "RescaleType",
+                                lambda d, k: get_str(d, k) or None) or get_str(ds, "RescaleType")
     return FrameHeader(
         file=path,
         frame=frame,
@@ -155,6 +170,9 @@ def _frame(path: Path, frame: int | None, ds: Dataset, groups: list[Dataset | No
         cols=cols,
         slope=1.0 if slope is None else slope,
         intercept=0.0 if intercept is None else intercept,
+        rescale_type=rescale_type.upper(),
+        sop_instance=get_str(ds, "SOPInstanceUID"),
+        dims=frame_dimensions(ds, groups, top),
     )
 
 
@@ -179,17 +197,27 @@ def frames_geometry(frames: Sequence[FrameHeader], settings: GeometrySettings,
 
 
 def check_rescale(frames: Sequence[FrameHeader]) -> None:
-    """Raise ``invalid-rescale`` when a slice's RescaleSlope/Intercept is malformed or slope is 0.
+    """Check every slice's rescale: finite slope (not 0) and intercept, one RescaleType.
+
+    Slices without RescaleType do not conflict with slices that have one.
 
     Raises
     ------
     DicomError
-        Naming the first offending slice.
+        ``invalid-rescale`` (RescaleSlope/Intercept malformed or slope 0) or
+        ``inconsistent-rescale-type`` (e.g. HU and US in one series), naming the first
+        offending slice.
     """
     for f in frames:
         if not (math.isfinite(f.slope) and math.isfinite(f.intercept)) or f.slope == 0:
             raise DicomError(f"{f.label}: RescaleSlope (0028,1053) / RescaleIntercept (0028,1052) "
                              "not a finite number (or slope 0)", reason="invalid-rescale")
+    typed = [f for f in frames if f.rescale_type]  # absent = the modality's default unit
+    odd = next((f for f in typed if f.rescale_type != typed[0].rescale_type), None)
+    if odd is not None:
+        raise DicomError(f"{odd.label}: RescaleType (0028,1054) {odd.rescale_type} differs from "
+                         f"{typed[0].label} ({typed[0].rescale_type})",
+                         reason="inconsistent-rescale-type")
 
 
 __all__ = ["FrameHeader", "check_rescale", "frame_headers", "frames_geometry"]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from radflow.dicom.resample import Resampling, plan_resampling
 from radflow.errors import SeriesGeometryError
 from radflow.settings import GeometrySettings
 
@@ -56,6 +57,11 @@ class SeriesGeometry:
         The six ImageOrientationPatient cosines shared by all slices (as stored).
     direction
         Row-major 3x3 matrix with columns row direction, column direction, normal (orthonormal).
+    resampling
+        The resampling plan when the slices must be resampled to form this grid (opt-in
+        policies for gantry tilt and uneven spacing), else ``None``. ``rows``, ``cols``,
+        ``n_slices``, ``spacing`` and ``origin`` then describe the resampled grid, and ``order``
+        still indexes the input slices.
     """
 
     order: tuple[int, ...]
@@ -66,6 +72,7 @@ class SeriesGeometry:
     origin: tuple[float, float, float]
     orientation: tuple[float, ...]
     direction: tuple[float, ...]
+    resampling: Resampling | None = None
 
 
 def direction_matrix(orientation: Sequence[float]) -> np.ndarray:
@@ -165,23 +172,22 @@ def check_slice_spacing(distances: np.ndarray, rtol: float,
     ------
     SeriesGeometryError
         ``duplicate-position`` (gap < :data:`DUPLICATE_POSITION_ATOL_MM`), ``missing-slice``
-        (a gap close to an integer multiple >= 2 of the median gap) or ``irregular-spacing``.
+        (any gap close to an integer multiple >= 2 of the median gap) or ``uneven-spacing``.
     """
     check_duplicate_positions(distances, labels)
     gaps = np.diff(np.asarray(distances, dtype=float))
     median = float(np.median(gaps))
     bad = np.flatnonzero(np.abs(gaps - median) > rtol * median)
     if bad.size:
-        k = int(bad[0])
-        ratio = gaps[k] / median
-        multiple = round(ratio)
-        reason = ("missing-slice"
-                  if multiple >= 2 and abs(ratio - multiple) <= MISSING_SLICE_RTOL * multiple
-                  else "irregular-spacing")
+        ratio = gaps[bad] / median
+        multiple = np.round(ratio)
+        missing = bad[(multiple >= 2) & (np.abs(ratio - multiple) <= MISSING_SLICE_RTOL * multiple)]
+        k = int(missing[0]) if missing.size else int(bad[0])
         raise SeriesGeometryError(
             f"slice gap {gaps[k]:.4g} mm at sorted index {k + 1}{_label(labels, k + 1)}, "
             f"expected {median:.4g} mm (relative tolerance {rtol:g}; "
-            f"{bad.size} irregular gap(s))", reason=reason)
+            f"{bad.size} uneven gap(s))",
+            reason="missing-slice" if missing.size else "uneven-spacing")
     return float((distances[-1] - distances[0]) / (len(distances) - 1))
 
 
@@ -254,7 +260,10 @@ def check_series_geometry(
         With reason ``no-slices``, ``missing-geometry``, ``inconsistent-dimensions``,
         ``mixed-orientation``, ``invalid-orientation``, ``inconsistent-pixel-spacing``,
         ``invalid-pixel-spacing``, ``duplicate-position``, ``gantry-tilt``, ``missing-slice`` or
-        ``irregular-spacing`` (checked in that order).
+        ``uneven-spacing`` (checked in that order). With ``settings.gantry_tilt`` /
+        ``settings.uneven_spacing`` = ``"resample"``, ``gantry-tilt`` / ``uneven-spacing`` are
+        not raised: the returned geometry is the resampled grid and carries the
+        :class:`~radflow.dicom.resample.Resampling` plan.
     """
     pos = np.asarray(positions, dtype=float).reshape(-1, 3)
     iop = np.asarray(orientations, dtype=float).reshape(-1, 6)
@@ -302,21 +311,45 @@ def check_series_geometry(
     normal = direction[:, 2]
     order, dist = sort_along_normal(pos, normal)
     sorted_labels = [labels[i] for i in order] if labels is not None else None
+    spacing_xy = (float(pxs[0, 1]), float(pxs[0, 0]))
+    resampling = None
     if n == 1:
         z = float(single_slice_spacing) if single_slice_spacing else 1.0
     else:
         check_duplicate_positions(dist, sorted_labels)
-        check_in_plane_alignment(pos[order], normal, settings.orientation_atol, sorted_labels)
-        z = check_slice_spacing(dist, settings.slice_spacing_rtol, sorted_labels)
+        repair: list[str] = []
+        try:
+            check_in_plane_alignment(pos[order], normal, settings.orientation_atol, sorted_labels)
+        except SeriesGeometryError:
+            if settings.gantry_tilt != "resample":
+                raise
+            repair.append("gantry-tilt")
+        try:
+            z = check_slice_spacing(dist, settings.slice_spacing_rtol, sorted_labels)
+        except SeriesGeometryError as exc:
+            if exc.reason != "uneven-spacing" or settings.uneven_spacing != "resample":
+                raise
+            repair.append("uneven-spacing")
+        if repair:
+            resampling = plan_resampling(pos[order], direction, spacing_xy, int(dims[0, 0]),
+                                         int(dims[0, 1]), tuple(repair))
+    origin = pos[order[0]]
+    rows, cols, n_out = int(dims[0, 0]), int(dims[0, 1]), n
+    if resampling is not None:
+        z, rows, cols, n_out = (resampling.z_spacing, resampling.rows, resampling.cols,
+                                resampling.n_slices)
+        origin = (origin + resampling.grid_shift[0] * spacing_xy[0] * direction[:, 0]
+                  + resampling.grid_shift[1] * spacing_xy[1] * direction[:, 1])
     return SeriesGeometry(
         order=tuple(int(i) for i in order),
-        rows=int(dims[0, 0]),
-        cols=int(dims[0, 1]),
-        n_slices=n,
-        spacing=(float(pxs[0, 1]), float(pxs[0, 0]), z),
-        origin=tuple(float(v) for v in pos[order[0]]),  # type: ignore[arg-type]
+        rows=rows,
+        cols=cols,
+        n_slices=n_out,
+        spacing=(spacing_xy[0], spacing_xy[1], z),
+        origin=tuple(float(v) for v in origin),  # type: ignore[arg-type]
         orientation=tuple(float(v) for v in iop[0]),
         direction=tuple(float(v) for v in direction.ravel()),
+        resampling=resampling,
     )
 
 

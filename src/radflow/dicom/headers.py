@@ -3,7 +3,11 @@
 * :func:`read_header` / :func:`read_dataset` read one file (header only / with pixels) and
   turn every way a file can fail into an :class:`~radflow.errors.InputFileError` with a
   closed-vocabulary reason (``empty-file``, ``not-dicom``, ``truncated``,
-  ``missing-sop-class-uid``, ``unreadable``).
+  ``unreadable-private-data``, ``missing-sop-class-uid``, ``unreadable``). A file read only in
+  part carries the SeriesInstanceUID of its partial header (:class:`PartialFileError`), so that it
+  fails its own series instead of vanishing from it.
+* Non-conformant SpecificCharacterSet values are corrected on reading
+  (:func:`radflow.dicom.charset.correct_charset`; :func:`charset_qc` tells what was done).
 * Small tolerant value getters: a malformed value yields ``None``, never an exception.
 
 Reading policy
@@ -35,9 +39,12 @@ from pydicom import config as pydicom_config
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_partial
+from pydicom.tag import BaseTag
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from radflow import text
+from radflow.dicom.charset import correct_charset
 from radflow.errors import InputFileError
 
 logger = logging.getLogger(__name__)
@@ -49,12 +56,20 @@ _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN
 _RAW_STARTS = {b"\x02\x00", b"\x00\x02", b"\x08\x00", b"\x00\x08"}
 
 
-class TruncatedFileError(InputFileError):
-    """A file ends early (reason ``truncated``); ``series_uid`` is what its partial header says."""
+class PartialFileError(InputFileError):
+    """A file whose beginning could be read but not the rest; ``series_uid`` is what its partial
+    header says ("" when the header ends before it), so that the file fails its own series."""
+
+    def __init__(self, message: str, *, reason: str, series_uid: str = "") -> None:
+        super().__init__(message, reason=reason)
+        self.series_uid = series_uid
+
+
+class TruncatedFileError(PartialFileError):
+    """A file ends early (reason ``truncated``)."""
 
     def __init__(self, message: str, *, series_uid: str = "") -> None:
-        super().__init__(message, reason="truncated")
-        self.series_uid = series_uid
+        super().__init__(message, reason="truncated", series_uid=series_uid)
 
 
 @contextmanager
@@ -103,48 +118,95 @@ def _read(path: Path, *, pixels: bool) -> tuple[Dataset, bool]:
         size = path.stat().st_size
         if size == 0:
             raise InputFileError(f"{path.name}: empty file", reason="empty-file")
-        with path.open("rb") as fp, quiet_pydicom(path) as caught:
-            try:
-                ds = pydicom.dcmread(fp, stop_before_pixels=not pixels, force=False)
-            except InvalidDicomError:
-                fp.seek(0)
-                if fp.read(2) not in _RAW_STARTS:
-                    raise InputFileError(f"{path.name}: not a DICOM file (no DICM prefix)",
-                                         reason="not-dicom") from None
-                fp.seek(0)
-                ds = pydicom.dcmread(fp, stop_before_pixels=not pixels, force=True)
-                if "SOPClassUID" not in ds:
-                    raise InputFileError(f"{path.name}: not a DICOM file (no DICM prefix and no "
-                                         "SOPClassUID)", reason="not-dicom") from None
-            try:
-                if any("End of file" in str(w.message) for w in caught):
-                    raise InputFileError(f"{path.name}: truncated (end of file inside an "
-                                         "element)", reason="truncated")
-                has_pixels = _check_complete(ds, fp, size, path)
-            except InputFileError as exc:
-                raise TruncatedFileError(str(exc), series_uid=get_str(ds, "SeriesInstanceUID")) \
-                    from None
+        fp = path.open("rb")
     except InputFileError:
         raise
-    except EOFError as exc:
-        raise TruncatedFileError(f"{path.name}: truncated ({type(exc).__name__})") from exc
     except OSError as exc:
         raise InputFileError(f"{path.name}: cannot be read ({type(exc).__name__})",
                              reason="unreadable") from exc
-    except Exception as exc:  # pydicom raises many types on malformed input
-        raise InputFileError(f"{path.name}: malformed DICOM ({type(exc).__name__})",
-                             reason="unreadable") from exc
+    with fp:
+        try:
+            with quiet_pydicom(path) as caught:
+                try:
+                    ds = pydicom.dcmread(fp, stop_before_pixels=not pixels, force=False)
+                except InvalidDicomError:
+                    fp.seek(0)
+                    if fp.read(2) not in _RAW_STARTS:
+                        raise InputFileError(f"{path.name}: not a DICOM file (no DICM prefix)",
+                                             reason="not-dicom") from None
+                    fp.seek(0)
+                    ds = pydicom.dcmread(fp, stop_before_pixels=not pixels, force=True)
+                    if "SOPClassUID" not in ds:
+                        raise InputFileError(f"{path.name}: not a DICOM file (no DICM prefix "
+                                             "and no SOPClassUID)", reason="not-dicom") from None
+                try:
+                    if any("End of file" in str(w.message) for w in caught):
+                        raise InputFileError(f"{path.name}: truncated (end of file inside an "
+                                             "element)", reason="truncated")
+                    has_pixels = _check_complete(ds, fp, size, path)
+                except InputFileError as exc:
+                    raise TruncatedFileError(
+                        str(exc), series_uid=get_str(ds, "SeriesInstanceUID")) from None
+        except InputFileError:
+            raise
+        except EOFError as exc:
+            raise TruncatedFileError(f"{path.name}: truncated ({type(exc).__name__})") from exc
+        except Exception as exc:  # pydicom raises many types (often OSError) on malformed input
+            tag, uid = _failing_tag(path)
+            if tag is not None and tag.is_private:
+                raise PartialFileError(f"{path.name}: private element {tag} cannot be parsed "
+                                       f"({type(exc).__name__}); the rest of the file is hidden "
+                                       "behind it", reason="unreadable-private-data",
+                                       series_uid=uid) from exc
+            raise InputFileError(f"{path.name}: malformed DICOM ({type(exc).__name__})",
+                                 reason="unreadable") from exc
     if "SOPClassUID" not in ds and not _media_sop_class(ds):
         raise InputFileError(f"{path.name}: no SOPClassUID (0008,0016)",
                              reason="missing-sop-class-uid")
+    ds._radflow_charset_qc = correct_charset(ds)
     return ds, has_pixels
+
+
+def charset_qc(ds: Dataset) -> tuple[str, ...]:
+    """QC codes of the SpecificCharacterSet correction done when ``ds`` was read."""
+    return tuple(getattr(ds, "_radflow_charset_qc", ()))
+
+
+def _failing_tag(path: Path) -> tuple[BaseTag | None, str]:
+    """The top-level element being parsed when reading ``path`` failed (``None`` if unknown),
+    and the SeriesInstanceUID read before it ("" if none)."""
+    seen: list[BaseTag] = []
+
+    def note(tag: BaseTag, vr: str | None, length: int) -> bool:
+        seen.append(tag)
+        return False
+
+    try:
+        with path.open("rb") as fp, quiet_pydicom(path):
+            read_partial(fp, stop_when=note, force=True)
+    except Exception:  # the failure being diagnosed
+        if not seen:
+            return None, ""
+        failing = seen[-1]
+        try:
+            with path.open("rb") as fp, quiet_pydicom(path):
+                head = read_partial(fp, stop_when=lambda tag, vr, length: tag == failing,
+                                    force=True)
+            return failing, get_str(head, "SeriesInstanceUID")
+        except Exception:  # nothing usable before the failing element
+            return failing, ""
+    return None, ""
 
 
 def _check_complete(ds: Dataset, fp: Any, size: int, path: Path) -> bool:
     """Raise ``truncated`` when the file ends early; return whether pixel data is present."""
     meta = getattr(ds, "file_meta", None)
     if meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
-        return any(t in ds for t in _PIXEL_TAGS) or fp.tell() < size
+        # the data set is one zlib stream: the file position says nothing; read it all
+        if any(t in ds for t in _PIXEL_TAGS):
+            return True
+        fp.seek(0)
+        return any(t in pydicom.dcmread(fp, force=True) for t in _PIXEL_TAGS)
     pos = fp.tell()
     truncated = f"{path.name}: truncated (file ends inside a data element)"
     if pos < size:  # stopped before a pixel data element: it must fit in the file
@@ -256,7 +318,9 @@ def number_of_frames(ds: Dataset) -> int:
 
 
 __all__ = [
+    "PartialFileError",
     "TruncatedFileError",
+    "charset_qc",
     "clean_text",
     "get_float",
     "get_floats",

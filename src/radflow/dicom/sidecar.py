@@ -30,7 +30,7 @@ from radflow.dicom.headers import clean_text, quiet_pydicom
 SIDECAR_KEYWORDS: tuple[str, ...] = (
     "Modality", "Manufacturer", "ManufacturerModelName", "SoftwareVersions",
     "BodyPartExamined", "PatientPosition", "ImageType", "SeriesDescription",
-    "PatientAge", "PatientSex", "PatientWeight", "PatientSize",
+    "PatientAge", "PatientSex", "PatientWeight", "PatientSize", "RescaleType",
     # CT
     "KVP", "XRayTubeCurrent", "Exposure", "ExposureTime", "CTDIvol", "ConvolutionKernel",
     "ReconstructionDiameter", "SliceThickness", "SpacingBetweenSlices", "ContrastBolusAgent",
@@ -101,8 +101,17 @@ def _shared_macros(ds: Dataset) -> list[Dataset]:
     group = _first_item(ds, "SharedFunctionalGroupsSequence")
     if group is None:
         return []
-    return [elem.value[0] for elem in group
-            if isinstance(elem.value, DicomSequence) and len(elem.value)]
+    macros = []
+    for tag in list(group.keys()):
+        if tag.is_private:  # never needed, and may hold payloads pydicom cannot parse
+            continue
+        try:
+            value = group[tag].value
+        except Exception:  # malformed element
+            continue
+        if isinstance(value, DicomSequence) and len(value):
+            macros.append(value[0])
+    return macros
 
 
 def _lookup(ds: Dataset, keyword: str, shared: Iterable[Dataset]) -> Any:

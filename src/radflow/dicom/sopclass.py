@@ -26,6 +26,11 @@ def is_image_sop_class(uid: str) -> bool:
     return bool(uid) and "Image Storage" in UID(uid).name
 
 
+def is_secondary_capture(uid: str) -> bool:
+    """Whether ``uid`` is one of the Secondary Capture image SOP classes (single or multi-frame)."""
+    return bool(uid) and "Secondary Capture" in UID(uid).name
+
+
 def non_image_reason(modality: str, sop_class: str) -> str:
     """``non-image-<modality>`` or, for imaging/empty modality codes, from the SOP class name."""
     if modality and modality not in IMAGING_MODALITIES:
@@ -45,6 +50,7 @@ __all__ = [
     "DICOMDIR_SOP_CLASS",
     "IMAGING_MODALITIES",
     "is_image_sop_class",
+    "is_secondary_capture",
     "non_image_reason",
     "slug",
 ]

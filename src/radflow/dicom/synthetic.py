@@ -18,6 +18,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
     UID,
+    ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     generate_uid,
 )
@@ -121,6 +122,7 @@ def write_series(
     transfer_syntax: UID = ExplicitVRLittleEndian,
     acquisition: Mapping[str, Any] | None = None,
     per_slice: Callable[[int, Dataset], None] | None = None,
+    uid_seed: str = "",
 ) -> list[Path]:
     """Write a single-frame image series, one file per slice.
 
@@ -150,6 +152,9 @@ def write_series(
         Extra attributes (keyword -> value) written into every slice, e.g. ``{"KVP": 120}``.
     per_slice
         Called as ``per_slice(k, dataset)`` just before slice ``k`` is saved, to break things.
+    uid_seed
+        Mixed into the SOPInstanceUIDs, so that several calls can write one series (echoes,
+        time points) without repeating an instance UID. Default: UIDs from the series UID only.
 
     Returns
     -------
@@ -174,7 +179,7 @@ def write_series(
     sop_class = CT_IMAGE_STORAGE if modality == "CT" else MR_IMAGE_STORAGE
     written = []
     for k in range(n):
-        sop_uid = derived_uid(series_uid, k)
+        sop_uid = derived_uid(series_uid, uid_seed, k) if uid_seed else derived_uid(series_uid, k)
         ds = _base_dataset(patient, study, sop_class, sop_uid, transfer_syntax)
         ds.Modality = modality
         ds.SeriesInstanceUID = series_uid
@@ -204,7 +209,9 @@ def write_series(
                 ds.RescaleType = "HU"
         for keyword, value in (acquisition or {}).items():
             setattr(ds, keyword, value)
-        ds.PixelData = np.ascontiguousarray(stored[k]).tobytes()
+        big_endian = transfer_syntax == ExplicitVRBigEndian
+        ds.PixelData = np.ascontiguousarray(
+            stored[k].astype(stored.dtype.newbyteorder(">" if big_endian else "<"))).tobytes()
         if per_slice is not None:
             per_slice(k, ds)
         path = folder / names[k]

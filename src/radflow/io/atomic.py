@@ -78,9 +78,18 @@ def write_bytes_if_changed(dest: str | os.PathLike[str], data: bytes) -> bool:
 
 
 def json_bytes(obj: Any) -> bytes:
-    """Serialise ``obj`` as deterministic, human-readable JSON (sorted keys, UTF-8, newline)."""
-    return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
-            + "\n").encode("utf-8")
+    """Serialise ``obj`` as deterministic, human-readable JSON (sorted keys, UTF-8, newline).
+
+    Strings that UTF-8 cannot encode (file names that are not valid UTF-8 reach Python as lone
+    surrogates) make the whole document ASCII with ``\\u`` escapes, which ``json.loads`` turns
+    back into the same strings (and :class:`pathlib.Path` into the same file names).
+    """
+    text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    try:
+        return (text + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=True, allow_nan=False)
+                + "\n").encode("ascii")
 
 
 def write_json(dest: str | os.PathLike[str], obj: Any, *, only_if_changed: bool = False) -> bool:

@@ -62,9 +62,14 @@ def nifti_bytes(image: sitk.Image) -> bytes:
 
 
 def write_nifti(dest: str | os.PathLike[str], image: sitk.Image) -> str:
-    """Write ``image`` to ``dest`` (``.nii.gz``) atomically; return :func:`voxel_hash` of it."""
+    """Write ``image`` to ``dest`` (``.nii.gz``) atomically; return the :func:`voxel_hash` of it.
+
+    The hash is computed from the file as a reader sees it: NIfTI stores geometry as float32, so
+    an origin such as -123.456 mm reads back slightly different from the float64 value in memory,
+    and later stages that re-hash what they read must find the same hash.
+    """
     write_bytes(dest, nifti_bytes(image))
-    return voxel_hash(image)
+    return voxel_hash(read_image(dest))
 
 
 def read_image(path: str | os.PathLike[str], name: str | None = None) -> sitk.Image:

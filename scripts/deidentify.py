@@ -1,0 +1,16 @@
+"""Rule deidentify: the de-identification log and the private pseudonym table
+(radflow.deidentify)."""
+
+from radflow.deidentify import run_deidentify
+from radflow.logs import script_logging
+
+with script_logging(snakemake.log[0]):
+    p = snakemake.params
+    run_deidentify(
+        records=list(snakemake.input.records),
+        sources_dir=p.sources_dir,
+        key_file=p.key_file,
+        actions_tsv=snakemake.output.actions,
+        series_tsv=snakemake.output.series,
+        pseudonyms_tsv=snakemake.output.pseudonyms,
+    )

@@ -1,0 +1,102 @@
+"""Stage ``deidentify``: the crawled cohort -> a de-identified DICOM tree (``deidentify: true``).
+
+Rules (see the Snakefile and the README, "Privacy"):
+
+``deid_crawl`` (checkpoint)
+    The crawl of the source ``dicom_root``; its tables and source records stay in the private
+    folder (``<private>/deid_crawl/``, ``<private>/deid_sources/``): source series descriptions
+    and paths may name patients.
+``deidentify_one`` (per series, :func:`run_deidentify_one`)
+    One series into ``<results>/deid/<case_id>/<f…>/<series_key>/`` and its status/counts
+    record into ``<results>/deid/.series/<series_key>.json`` (hidden: the crawl of the
+    de-identified tree skips it).
+``deidentify`` (target, :func:`run_deidentify`)
+    ``<results>/deid/actions.tsv`` (tag, keyword, action, count), ``<results>/deid/series.tsv``
+    (status per series) and the private pseudonym table ``<private>/pseudonyms.tsv``.
+
+The main ``crawl`` then reads ``<results>/deid`` with
+:class:`radflow.crawl.Deidentified` (PatientID = ``case_id`` passes through unchanged).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from radflow.deid import (
+    DeidSettings,
+    SeriesResult,
+    collect_pseudonyms,
+    deid_units,
+    deidentify_series,
+    merge_counts,
+    series_output_dir,
+    series_table,
+    write_actions_log,
+    write_pseudonym_table,
+)
+from radflow.io.atomic import write_json, write_tsv
+from radflow.keys import load_key
+from radflow.settings import from_mapping
+
+log = logging.getLogger(__name__)
+
+
+def deid_settings(values: Mapping[str, Any] | None) -> DeidSettings:
+    """:class:`DeidSettings` from the config's ``deid`` block."""
+    settings = from_mapping(DeidSettings, values, section="deid")
+    if settings.safe_private is not None:
+        entries = tuple((int(g), int(e), str(c)) for g, e, c in settings.safe_private)
+        settings = DeidSettings(**{**settings.__dict__, "safe_private": entries})
+    return settings
+
+
+def unit_keys(series_tsv: str | Path, sources_dir: str | Path) -> list[str]:
+    """Series keys to de-identify: :func:`radflow.deid.deid_units` of the crawl's current
+    source records (files left by earlier crawls are ignored)."""
+    series = pd.read_csv(series_tsv, sep="\t", dtype=str, keep_default_na=False)
+    records = []
+    for key in series["series_key"]:
+        path = Path(sources_dir) / f"{key}.json"
+        if path.is_file():
+            records.append(json.loads(path.read_text("utf-8")))
+    return [u["series_key"] for u in deid_units(records)]
+
+
+def run_deidentify_one(*, source: str, record: str, dicom_root: str, key_file: str,
+                       settings: Mapping[str, Any]) -> SeriesResult:
+    """De-identify the series of one private source record; write its status record
+    ``<deid root>/.series/<series_key>.json`` (the series goes below that deid root)."""
+    src = json.loads(Path(source).read_text("utf-8"))
+    key = load_key(key_file)
+    out = series_output_dir(Path(record).parent.parent, key, src["case_id"], src["series_key"],
+                            src["files"], dicom_root or None)
+    result = deidentify_series(src["files"], out, deid_settings(settings), key, src["case_id"],
+                               src["series_key"])
+    write_json(record, result.record())
+    return result
+
+
+def run_deidentify(*, records: Sequence[str], sources_dir: str, key_file: str, actions_tsv: str,
+                   series_tsv: str, pseudonyms_tsv: str) -> None:
+    """Collect the per-series records into ``actions.tsv`` and ``series.tsv``; write the
+    pseudonym table (private)."""
+    results = [SeriesResult.from_record(json.loads(Path(r).read_text("utf-8")))
+               for r in records]
+    write_actions_log(actions_tsv, merge_counts(results))
+    write_tsv(series_tsv, series_table(results))
+    key = load_key(key_file)
+    file_lists = [json.loads((Path(sources_dir) / f"{r.series_key}.json").read_text("utf-8"))
+                  ["files"] for r in results]
+    write_pseudonym_table(pseudonyms_tsv, collect_pseudonyms(file_lists, key))
+    statuses = pd.Series([r.status for r in results], dtype=str).value_counts().sort_index()
+    for status, n in statuses.items():
+        log.info("deidentify: %d series %s", n, status)
+
+
+__all__ = ["deid_settings", "run_deidentify", "run_deidentify_one", "unit_keys"]

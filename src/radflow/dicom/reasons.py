@@ -1,0 +1,142 @@
+"""The closed vocabulary of DICOM statuses: every ``excluded:<reason>`` / ``failed:<reason>`` the
+crawl (headers) and the convert stage (pixels) can give a DICOM series or file.
+
+:data:`REASONS` maps each reason to ``(kind, stage, meaning)``. Two reasons are families with a
+suffix built from a closed set of characters (``[a-z0-9-]``): ``non-image-<modality or SOP class>``
+and ``modality-<modality>``. :func:`is_known_status` tells whether a status string belongs to the
+vocabulary; the tests hold every status radflow produces against it, and the README section
+"What radflow does with difficult DICOM" documents each entry.
+"""
+
+from __future__ import annotations
+
+import re
+
+EXCLUDED = "excluded"
+FAILED = "failed"
+
+#: reason -> (kind, stage, meaning). ``stage`` is where the reason is decided: ``crawl`` (headers
+#: only), ``convert`` (pixel data), or ``crawl/convert`` (the shared geometry check).
+REASONS: dict[str, tuple[str, str, str]] = {
+    # --- files that are not (usable) DICOM ------------------------------------------------------
+    "empty-file": (FAILED, "crawl", "zero-byte file"),
+    "not-dicom": (FAILED, "crawl", "no DICM prefix and not a raw DICOM data set"),
+    "non-dicom-file": (EXCLUDED, "crawl",
+                       "a known non-DICOM file in the tree (NIfTI, text, checksum list, ...)"),
+    "truncated": (FAILED, "crawl", "the file ends inside a data element or its pixel data"),
+    "unreadable": (FAILED, "crawl", "malformed DICOM that cannot be parsed"),
+    "unreadable-private-data": (FAILED, "crawl",
+                                "a private element cannot be parsed and hides the rest of the "
+                                "file"),
+    "missing-sop-class-uid": (FAILED, "crawl", "no SOPClassUID (0008,0016)"),
+    "missing-series-uid": (FAILED, "crawl", "no SeriesInstanceUID (0020,000E)"),
+    "dicomdir": (EXCLUDED, "crawl", "a DICOMDIR media directory"),
+    "invalid-rtstruct": (FAILED, "crawl", "an RTSTRUCT without a usable structure set"),
+    "invalid-seg": (FAILED, "crawl", "a DICOM SEG that highdicom cannot read as a segmentation"),
+    # --- what a series is -----------------------------------------------------------------------
+    "non-image": (EXCLUDED, "crawl",
+                  "family non-image-<modality>: RTSTRUCT, SEG, SR, RTDOSE, PR, KO, raw data, ..."),
+    "modality": (EXCLUDED, "crawl", "family modality-<modality>: not in crawl.image_modalities"),
+    "localizer": (EXCLUDED, "crawl", "ImageType holds LOCALIZER, SCOUT or TOPOGRAM"),
+    "derived": (EXCLUDED, "crawl",
+                "ImageType value 1 is DERIVED (unless crawl.include_derived: true)"),
+    "secondary-capture": (EXCLUDED, "crawl",
+                          "Secondary Capture SOP class (unless crawl.include_derived: true)"),
+    "too-few-slices": (FAILED, "crawl",
+                       "fewer slices than crawl.geometry.min_slices (not a volume)"),
+    "ambiguous-split": (EXCLUDED, "crawl",
+                        "several images per position and no echo / b-value / time point / "
+                        "acquisition split gives one image per position"),
+    "inconsistent-series": (FAILED, "crawl/convert",
+                            "SOP class, modality, patient, study or frame of reference differ "
+                            "within one SeriesInstanceUID"),
+    "conflicting-duplicates": (FAILED, "crawl",
+                               "two files with one SOPInstanceUID, or two slices at one position, "
+                               "hold different content"),
+    "missing-pixel-data": (FAILED, "crawl/convert", "no Pixel Data (7FE0,0010)"),
+    "unsupported-photometric": (FAILED, "crawl/convert",
+                                "not MONOCHROME1/MONOCHROME2 with one sample per pixel"),
+    "unsupported-multiframe": (FAILED, "crawl/convert",
+                               "classic multi-frame object without per-frame plane positions "
+                               "(NM, US, XA)"),
+    "invalid-rescale": (FAILED, "crawl/convert",
+                        "RescaleSlope/RescaleIntercept not a finite number, or slope 0"),
+    "inconsistent-rescale-type": (FAILED, "crawl/convert",
+                                  "RescaleType differs between slices (e.g. HU and US)"),
+    # --- geometry (the one check shared by crawl and convert) -----------------------------------
+    "no-slices": (FAILED, "crawl/convert", "no image slice at all"),
+    "missing-geometry": (FAILED, "crawl/convert",
+                         "ImagePositionPatient, ImageOrientationPatient or PixelSpacing missing"),
+    "inconsistent-dimensions": (FAILED, "crawl/convert", "Rows/Columns differ between slices"),
+    "mixed-orientation": (FAILED, "crawl/convert",
+                          "ImageOrientationPatient differs between slices"),
+    "invalid-orientation": (FAILED, "crawl/convert",
+                            "ImageOrientationPatient is not two orthogonal unit vectors"),
+    "inconsistent-pixel-spacing": (FAILED, "crawl/convert", "PixelSpacing differs between slices"),
+    "invalid-pixel-spacing": (FAILED, "crawl/convert", "PixelSpacing not positive"),
+    "duplicate-position": (FAILED, "convert",
+                           "two slices of an explicit file list at one position (the crawl "
+                           "resolves these first: split, de-duplicated or conflicting-duplicates)"),
+    "gantry-tilt": (FAILED, "crawl/convert",
+                    "slices shifted in-plane (tilted gantry or sheared stack), with "
+                    "crawl.geometry.gantry_tilt: fail"),
+    "missing-slice": (FAILED, "crawl/convert",
+                      "a gap of about k x the usual slice spacing (k >= 2): never interpolated"),
+    "uneven-spacing": (FAILED, "crawl/convert",
+                       "slice gaps differ by more than crawl.geometry.slice_spacing_rtol, with "
+                       "crawl.geometry.uneven_spacing: fail"),
+    # --- pixel data (convert) -------------------------------------------------------------------
+    "missing-decoder": (FAILED, "convert",
+                        "compressed pixel data and no decoder installed (the message names the "
+                        "package)"),
+    "unsupported-transfer-syntax": (FAILED, "convert", "no decoder exists for the syntax"),
+    "invalid-pixel-data": (FAILED, "convert",
+                           "pixel data cannot be decoded or has the wrong size"),
+    "unsupported-modality-lut": (FAILED, "convert",
+                                 "Modality LUT Sequence instead of RescaleSlope/Intercept"),
+    "non-finite-values": (FAILED, "convert", "NaN or infinite voxel values after rescale"),
+    # --- radflow itself -------------------------------------------------------------------------
+    "internal-error": (FAILED, "crawl/convert",
+                       "an unexpected error while checking one series (a radflow bug: please "
+                       "report it with the traceback from the crawl log); the other series are "
+                       "not affected"),
+}
+
+#: QC warnings (not statuses): recorded in ``SeriesRecord.qc`` and logged as warnings.
+QC_WARNINGS: dict[str, str] = {
+    "charset-corrected": "a non-conformant SpecificCharacterSet (e.g. ISO_IR 149) was read as "
+                         "the conformant term it stands for (e.g. ISO 2022 IR 149)",
+    "charset-unknown": "an unknown SpecificCharacterSet: text read as ASCII/Latin-1",
+    "charset-decode-error": "text bytes invalid in the declared character set: replaced",
+    "duplicate-files-ignored": "identical copies of files (same SOPInstanceUID, same content) "
+                               "were read once",
+    "duplicate-slices-ignored": "slices with another SOPInstanceUID but the same position and "
+                                "identical content were read once",
+    "unreadable-file-in-folder": "a file in one of the series' folders could not be read and "
+                                 "names no series: it may be a lost slice",
+}
+
+_FAMILIES = ("non-image", "modality")
+_STATUS = re.compile(r"^(excluded|failed):([a-z0-9]+(?:-[a-z0-9]+)*)$")
+
+
+def reason_kind(reason: str) -> str | None:
+    """``"excluded"`` / ``"failed"`` for a known reason (families included), else ``None``."""
+    if reason in REASONS:
+        return REASONS[reason][0]
+    for family in _FAMILIES:
+        if reason.startswith(family + "-") and len(reason) > len(family) + 1:
+            return REASONS[family][0]
+    return None
+
+
+def is_known_status(status: str) -> bool:
+    """Whether ``status`` is ``ok`` or ``<kind>:<reason>`` with a reason of :data:`REASONS`
+    under its own kind."""
+    if status == "ok":
+        return True
+    match = _STATUS.match(status)
+    return bool(match) and reason_kind(match.group(2)) == match.group(1)
+
+
+__all__ = ["EXCLUDED", "FAILED", "QC_WARNINGS", "REASONS", "is_known_status", "reason_kind"]

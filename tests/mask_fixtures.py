@@ -1,0 +1,69 @@
+"""Small synthetic CT series with RTSTRUCT / SEG masks for the mask tests (written in tmp_path)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+
+from radflow.dicom.grid import Grid
+from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series
+
+PATIENT = Patient("PID-MASK-1", "Planted^Maskname", institution="Planted Mask Hospital",
+                  accession="ACC-MASK-1", birth_date="19020304")
+STUDY = Study(derived_uid("mask-study"), derived_uid("mask-for"))
+
+
+def oblique_directions() -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Row and column cosines of a plane tilted about two axes (no axis-aligned component)."""
+    a, b = np.radians(20.0), np.radians(-12.0)
+    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    rot = rx @ rz
+    return tuple(float(v) for v in rot[:, 0]), tuple(float(v) for v in rot[:, 1])
+
+
+@dataclass(frozen=True)
+class Series:
+    """A written CT series: its files, UID, grid and SOPInstanceUIDs in slice order."""
+
+    files: list[Path]
+    uid: str
+    grid: Grid
+    sop_uids: list[str]
+
+    def headers(self) -> list[pydicom.Dataset]:
+        """Headers in slice order (for SEG source images)."""
+        return [pydicom.dcmread(f, stop_before_pixels=True) for f in self.files]
+
+
+def write_ct(folder: Path, name: str, shape: tuple[int, int, int] = (5, 12, 10), *,
+             spacing: tuple[float, float, float] = (0.8, 0.7, 2.5),
+             origin: tuple[float, float, float] = (-4.0, 3.0, 10.0),
+             oblique: bool = False, patient: Patient = PATIENT, study: Study = STUDY,
+             modality: str = "CT") -> Series:
+    """Write a CT series of ``shape`` (slices, rows, columns) with slices in normal order."""
+    row, col = oblique_directions() if oblique else ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+    uid = str(derived_uid("mask-series", name))
+    stored = (np.arange(np.prod(shape)) % 50 + 100).reshape(shape).astype(np.int16)
+    files = write_series(folder, stored, patient=patient, study=study, series_uid=uid,
+                         spacing=spacing, origin=origin, row_direction=row,
+                         column_direction=col, modality=modality)
+    direction = np.column_stack([row, col, np.cross(row, col)])
+    grid = Grid((shape[2], shape[1], shape[0]), spacing, origin,
+                tuple(float(v) for v in direction.ravel()))
+    return Series(files, uid, grid, [str(derived_uid(uid, k)) for k in range(shape[0])])
+
+
+def index_points(grid: Grid, xy: list[tuple[float, float]], z: float) -> np.ndarray:
+    """LPS points of in-plane voxel indices ``(x, y)`` at slice index ``z``, shape (n, 3)."""
+    idx = np.array([[x, y, z] for x, y in xy], float)
+    affine = grid.index_to_patient
+    return idx @ affine[:3, :3].T + affine[:3, 3]
+
+
+def square(x0: float, y0: float, x1: float, y1: float) -> list[tuple[float, float]]:
+    """Corners of an axis-aligned rectangle in index space."""
+    return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
