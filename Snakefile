@@ -69,7 +69,6 @@ checkpoint deid_crawl:
     params:
         dicom_root=P.dicom_root,
         dicom_tree=DICOM_TREE,
-        sheet="",
         key_file=P.key_file,
         sources_dir=f"{PRIV}/deid_sources",
         settings=config["crawl"],
@@ -145,7 +144,6 @@ checkpoint crawl:
     params:
         dicom_root=(lambda w, input: rw.folder_of(input.deid)) if DEID else P.dicom_root,
         dicom_tree=DICOM_TREE,
-        sheet=P.sheet,
         key_file=P.key_file,
         sources_dir=f"{PRIV}/sources",
         settings=config["crawl"],
@@ -275,7 +273,6 @@ rule merge:
         dataset_parquet=f"{RES}/merge/dataset.parquet",
         dataset_csv=f"{RES}/merge/dataset.csv",
     params:
-        clinical=P.clinical,
         clinical_id=config["clinical_id"],
         clinical_sheet=config["clinical_sheet"],
         key_file=P.key_file,

@@ -8,7 +8,7 @@ with script_logging(snakemake.log[0]):
     p = snakemake.params
     run_crawl(
         dicom_root=p.dicom_root,
-        sheet=p.sheet,
+        sheet=next(iter(getattr(snakemake.input, "sheet", [])), ""),
         key_file=p.key_file,
         settings=from_mapping(CrawlSettings, p.settings, section="crawl"),
         series_tsv=snakemake.output.series,

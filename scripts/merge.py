@@ -12,7 +12,7 @@ with script_logging(snakemake.log[0]):
         pairs_tsv=i.pairs,
         series_tsv=i.series,
         sidecars=list(i.sidecars),
-        clinical=ClinicalInput(p.clinical, p.clinical_id, p.clinical_sheet),
+        clinical=ClinicalInput(next(iter(i.clinical), ""), p.clinical_id, p.clinical_sheet),
         key_file=p.key_file,
         settings=from_mapping(MergeSettings, p.settings, section="merge"),
         strict=p.strict,

@@ -46,8 +46,13 @@ def _results(work: Path) -> Path:
 
 
 def test_lint_is_clean(tmp_path) -> None:
+    # With every input kind configured (sheet and clinical table too) and de-identification on.
     (tmp_path / "dicom").mkdir()
-    proc = snakemake(tmp_path, ["--lint", "--config", f"dicom_root={tmp_path / 'dicom'}"],
+    (tmp_path / "sheet.tsv").write_text("subject\timage\tmask\n")
+    (tmp_path / "clinical.csv").write_text("patient_id,age\n")
+    proc = snakemake(tmp_path, ["--lint", "--config", f"dicom_root={tmp_path / 'dicom'}",
+                                f"sheet={tmp_path / 'sheet.tsv'}",
+                                f"clinical={tmp_path / 'clinical.csv'}", "deidentify=true"],
                      check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "your workflow is in a good condition" in proc.stdout + proc.stderr, proc.stderr
