@@ -179,7 +179,8 @@ def _sacct(run_ids: list[str], expected: set[str], timeout: float = 60) -> pd.Da
 @pytest.fixture(scope="module")
 def cluster_runs(slurm_cluster, cohort):
     """Run stage ``extract`` for the new cohort, kill the controller mid-run, resume, then run
-    the whole workflow; return the logs, run ids and timings of the four invocations."""
+    the whole workflow; return the working directory, the results folder, the logs of the three
+    invocations and the state of the input tree before them."""
     work = cohort["base"] / "cluster"
     work.mkdir()
     demo_before = _tree_state(cohort["demo"].root)
