@@ -21,7 +21,8 @@ RES = P.results
 PRIV = P.private
 VERSION = radflow.__version__
 DEID = rw.deidentify_on(config)  # true: everything downstream reads the de-identified tree
-DICOM_TREE = rw.tree_fingerprint(P.dicom_root)
+# Walked only when a crawl job is planned, not at every parse of this file (cluster jobs parse it).
+DICOM_TREE = rw.tree_fingerprint_param(P.dicom_root)
 
 wildcard_constraints:
     **rw.KEY_PATTERNS,
@@ -173,6 +174,8 @@ rule convert_one:
         version=VERSION,
     log:
         f"{RES}/logs/convert/{{case_id}}/{{series_key}}.log",
+    benchmark:
+        f"{RES}/benchmarks/convert/{{case_id}}/{{series_key}}.tsv"
     threads: 1
     resources:
         mem_mb=lambda wc, input: rsc.convert_mem_mb(
@@ -201,6 +204,8 @@ rule pair_one:
         version=VERSION,
     log:
         f"{RES}/logs/pair/{{pair_id}}.log",
+    benchmark:
+        f"{RES}/benchmarks/pair/{{pair_id}}.tsv"
     threads: 1
     resources:
         mem_mb=lambda wc, input: rsc.pair_mem_mb(input.get("image")),
@@ -230,23 +235,35 @@ rule pair:
         "scripts/pair_table.py"
 
 
+def unit_pairs(wildcards):
+    return expand(f"{RES}/pair/{{pair_id}}.json", pair_id=rw.unit_pair_ids(plan(), wildcards.unit))
+
+
+def all_unit_files(pattern):
+    return lambda wildcards: rw.unit_files(plan(), pattern)
+
+
+# One job per image: all its ROIs are extracted with the image read once (an image's series key
+# is its unit; a pair without an image is a unit of its own).
 rule extract_one:
     input:
-        pair=f"{RES}/pair/{{pair_id}}.json",
+        pairs=unit_pairs,
         params=P.pyradiomics_params,
     output:
-        features=f"{RES}/extract/{{pair_id}}.parquet",
-        status=f"{RES}/extract/{{pair_id}}.json",
+        features=f"{RES}/extract/{{case_id}}/{{unit}}.parquet",
+        status=f"{RES}/extract/{{case_id}}/{{unit}}.json",
     params:
         laws=config["laws"],
         version=VERSION,
     log:
-        f"{RES}/logs/extract/{{pair_id}}.log",
+        f"{RES}/logs/extract/{{case_id}}/{{unit}}.log",
+    benchmark:
+        f"{RES}/benchmarks/extract/{{case_id}}/{{unit}}.tsv"
     threads: config["extract"]["threads"]
     resources:
-        mem_mb=lambda wc, input: rsc.extract_mem_mb(input.pair, input.params,
+        mem_mb=lambda wc, input: rsc.extract_mem_mb(input.pairs, input.params,
             laws=bool(config["laws"]), floor_mb=config["extract"]["mem_mb"]),
-        runtime=lambda wc, input: rsc.extract_runtime(input.pair, input.params,
+        runtime=lambda wc, input: rsc.extract_runtime(input.pairs, input.params,
             laws=bool(config["laws"]), floor_min=config["extract"]["runtime"]),
     conda:
         "envs/radflow.yaml"
@@ -256,13 +273,13 @@ rule extract_one:
 
 rule extract:
     input:
-        all_pair_files(f"{RES}/extract/{{pair_id}}.parquet"),
+        all_unit_files(f"{RES}/extract/{{case_id}}/{{unit}}.parquet"),
 
 
 rule merge:
     input:
-        features=all_pair_files(f"{RES}/extract/{{pair_id}}.parquet"),
-        statuses=all_pair_files(f"{RES}/extract/{{pair_id}}.json"),
+        features=all_unit_files(f"{RES}/extract/{{case_id}}/{{unit}}.parquet"),
+        statuses=all_unit_files(f"{RES}/extract/{{case_id}}/{{unit}}.json"),
         sidecars=all_sidecars,
         pairs=f"{RES}/pair/pairs.tsv",
         series=f"{RES}/crawl/series.tsv",
@@ -283,6 +300,8 @@ rule merge:
         version=VERSION,
     log:
         f"{RES}/logs/merge.log",
+    benchmark:
+        f"{RES}/benchmarks/merge.tsv"
     threads: 1
     resources:
         mem_mb=lambda wc, input: rsc.merge_mem_mb(input.size_mb),

@@ -12,12 +12,12 @@ RTSTRUCT holding one ROI per lesion (contours traced from the voxel spheres).
 Timed, each step in a new process, run one after another (what Snakemake does on one core):
 
 * ``radflow``: what the workflow runs -- the image is converted once (``convert_one``), the
-  RTSTRUCT once for all ROIs (``convert_one``: one NIfTI per ROI on the image grid), then one
-  ``extract_one`` job per ROI (``radflow.extract.run_extract``; Laws off, so both tools compute
-  the same features);
-* ``radflow grouped (prototype)``: the same conversions, then ONE process that reads the image
-  once and extracts every ROI (``radiomics_adapter.compute_features`` in a loop) -- what an
-  extract job per image instead of per pair would cost; not what the workflow does today;
+  RTSTRUCT once for all ROIs (``convert_one``: one NIfTI per ROI on the image grid), then ONE
+  ``extract_one`` job for the image (``radflow.extract.run_extract`` with every pair record: the
+  image is read once, the ROIs extracted one after another; Laws off, so both tools compute the
+  same features);
+* ``radflow, one extract job per ROI``: the same conversions, then one process per ROI (how
+  radflow 0.1 ran, for comparison);
 * ``pyradiomics CLI x N``: ``pyradiomics image.nii.gz mask_k.nii.gz --param PARAMS`` once per
   ROI on radflow's NIfTI files. PyRadiomics cannot read DICOM series or RTSTRUCTs, so this
   baseline leaves out any conversion: it is the lower bound of a "one CLI run per ROI" pipeline.
@@ -95,15 +95,7 @@ CONVERT = ("import sys; from radflow.convert import run_convert; "
            "run_convert(source_json=sys.argv[1], sidecar_json=sys.argv[2], "
            "settings=GeometrySettings(), image_sidecar=(sys.argv[3:] or [None])[0])")
 EXTRACT = ("import sys; from radflow.extract import run_extract; "
-           "run_extract(*sys.argv[1:5], threads=int(sys.argv[5]))")
-GROUPED = ("import sys, json, SimpleITK as sitk; "
-           "from radflow.io.nifti import read_image; "
-           "from radflow.radiomics_adapter import compute_features, load_params; "
-           "sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(int(sys.argv[3])); "
-           "pairs = json.load(open(sys.argv[1])); params = load_params(sys.argv[2]); "
-           "image = read_image(pairs[0]['image']); "
-           "[compute_features(image, read_image(p['mask']), params, label=p['label']) "
-           "for p in pairs]")
+           "run_extract(sys.argv[5:], *sys.argv[1:4], threads=int(sys.argv[4]))")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,15 +135,21 @@ def main(argv: list[str] | None = None) -> int:
                           "mask": str(out / roi["nifti"]), "image_hash": image["voxel_hash"],
                           "mask_hash": roi["voxel_hash"]})
             write_json(tmp / f"p{label}.json", pairs[-1])
-        extract = 0.0
+        times[f"extract, 1 job for {args.rois} ROIs"] = timed(
+            [py, "-c", EXTRACT, str(args.params), str(tmp / "unit.parquet"),
+             str(tmp / "unit.status.json"), str(args.threads),
+             *(str(tmp / f"{p['pair_id']}.json") for p in pairs)])
+        unit = pd.read_parquet(tmp / "unit.parquet")
+        per_roi = 0.0
         for p in pairs:
-            extract += timed([py, "-c", EXTRACT, str(tmp / f"{p['pair_id']}.json"),
-                              str(args.params), str(tmp / f"{p['pair_id']}.parquet"),
-                              str(tmp / f"{p['pair_id']}.status.json"), str(args.threads)])
-        times[f"extract, {args.rois} jobs"] = extract
-        write_json(tmp / "pairs.json", pairs)
-        times[f"extract grouped, 1 job for {args.rois} ROIs"] = timed(
-            [py, "-c", GROUPED, str(tmp / "pairs.json"), str(args.params), str(args.threads)])
+            per_roi += timed([py, "-c", EXTRACT, str(args.params),
+                              str(tmp / f"{p['pair_id']}.parquet"),
+                              str(tmp / f"{p['pair_id']}.status.json"), str(args.threads),
+                              str(tmp / f"{p['pair_id']}.json")])
+            alone = pd.read_parquet(tmp / f"{p['pair_id']}.parquet")
+            same = unit[unit["pair_id"] == p["pair_id"]].reset_index(drop=True)
+            pd.testing.assert_frame_equal(same, alone)
+        times[f"extract, {args.rois} jobs (one per ROI)"] = per_roi
         cli_total, n_diff, n_values = 0.0, 0, 0
         for p in pairs:
             cli_out = tmp / f"{p['pair_id']}.cli.json"
@@ -160,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                                 str(cli_out)])
             theirs = {k: float(v) for k, v in json.loads(cli_out.read_text())[0].items()
                       if not k.startswith("diagnostics_") and k not in ("Image", "Mask")}
-            table = pd.read_parquet(tmp / f"{p['pair_id']}.parquet")
+            table = unit[unit["pair_id"] == p["pair_id"]]
             ours = {f"{t}_{c}_{f}": v for t, c, f, v in table[
                 ["image_type", "feature_class", "feature", "value"]].itertuples(index=False)}
             n_values += len(ours)
@@ -169,16 +167,16 @@ def main(argv: list[str] | None = None) -> int:
                     ours[k] == theirs[k] or (math.isnan(ours[k]) and math.isnan(theirs[k]))))
         times[f"pyradiomics CLI x {args.rois}"] = cli_total
     conv = times["convert image (1 job)"] + times["convert RTSTRUCT, all ROIs (1 job)"]
-    radflow = conv + times[f"extract, {args.rois} jobs"]
-    grouped = conv + times[f"extract grouped, 1 job for {args.rois} ROIs"]
+    radflow = conv + times[f"extract, 1 job for {args.rois} ROIs"]
+    per_roi = conv + times[f"extract, {args.rois} jobs (one per ROI)"]
     print(f"image {SHAPE[2]} x {SHAPE[1]} x {SHAPE[0]} voxels, {args.rois} ROIs, params "
           f"{args.params.name}, SimpleITK threads {args.threads}, {os.cpu_count()} CPUs")
     for name, value in times.items():
         print(f"  {name:<42} {value:8.2f} s")
     print(f"  {'radflow (as the workflow runs)':<42} {radflow:8.2f} s   "
           f"ratio to CLI x {args.rois}: {radflow / cli_total:.2f}")
-    print(f"  {'radflow grouped (prototype)':<42} {grouped:8.2f} s   "
-          f"ratio to CLI x {args.rois}: {grouped / cli_total:.2f}")
+    print(f"  {'radflow, one extract job per ROI':<42} {per_roi:8.2f} s   "
+          f"ratio to CLI x {args.rois}: {per_roi / cli_total:.2f}")
     print(f"  a per-ROI pipeline converting the image once per ROI would spend "
           f"{args.rois} x {times['convert image (1 job)']:.2f} s on the image alone")
     print(f"  feature values differing from the CLI: {n_diff} of {n_values}")

@@ -1,14 +1,15 @@
-"""Rule extract_one: PyRadiomics features of one pair (radflow.extract)."""
+"""Rule extract_one: PyRadiomics features of all pairs of one image (radflow.extract)."""
 
 from radflow.extract import laws_image_types, run_extract
 from radflow.logs import script_logging
 
 with script_logging(snakemake.log[0]):
     run_extract(
-        snakemake.input.pair,
+        list(snakemake.input.pairs),
         snakemake.input.params,
         snakemake.output.features,
         snakemake.output.status,
+        unit=snakemake.wildcards.unit,
         extra_image_types=laws_image_types(snakemake.params.laws),
         threads=snakemake.threads,
     )

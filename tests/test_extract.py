@@ -159,19 +159,88 @@ def test_run_extract_writes_parquet_and_status(pair: dict[str, Any], params_path
     pair_json.parent.mkdir()
     pair_json.write_text(json.dumps(pair), encoding="utf-8")
     out_dir = tmp_path / "extract"
-    extract.run_extract(pair_json, params_path, out_dir / "P001-ct-gtv.parquet",
-                        out_dir / "P001-ct-gtv.json")
-    table = pd.read_parquet(out_dir / "P001-ct-gtv.parquet")
+    extract.run_extract([pair_json], params_path, out_dir / "S0001.parquet",
+                        out_dir / "S0001.json", unit="S0001")
+    table = pd.read_parquet(out_dir / "S0001.parquet")
     _check_schema(table)
-    status = json.loads((out_dir / "P001-ct-gtv.json").read_text(encoding="utf-8"))
+    record = json.loads((out_dir / "S0001.json").read_text(encoding="utf-8"))
+    assert set(record) == {"unit", "n_pairs", "seconds", "pairs"}
+    assert record["unit"] == "S0001" and record["n_pairs"] == 1
+    (status,) = record["pairs"]
     assert set(status) == {"pair_id", "status", "reason", "message", "n_features", "seconds"}
     assert status["n_features"] == len(table)
     if pair_status == "ok":
         assert status["status"] == "ok" and len(table) > 40
     else:
         assert status["status"] == "skipped:failed:grid-mismatch" and table.empty
-    assert sorted(p.name for p in out_dir.iterdir()) == ["P001-ct-gtv.json",
-                                                         "P001-ct-gtv.parquet"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["S0001.json", "S0001.parquet"]
+
+
+def _unit(pair: dict[str, Any], tmp_path: Path) -> list[dict[str, Any]]:
+    """Four pairs on one image: labels 2 and 3 of one label map, a second mask file, and a pair
+    the pair stage failed."""
+    image, _ = _images()
+    lab = np.zeros((16, 20, 20), np.uint8)
+    lab[2:6, 2:8, 2:8] = 3
+    lab[8:14, 10:18, 10:18] = 2
+    two_labels = sitk.GetImageFromArray(lab)
+    two_labels.CopyInformation(image)
+    small = sitk.GetImageFromArray((lab == 3).astype(np.uint8))
+    small.CopyInformation(image)
+    pairs = []
+    for i, (name, mask, label) in enumerate([("labels", two_labels, 2), ("labels", two_labels, 3),
+                                             ("small", small, 1), ("labels", two_labels, 2)]):
+        path = tmp_path / f"{name}.nii.gz"
+        if not path.exists():
+            write_nifti(path, mask)
+        pairs.append({**pair, "pair_id": f"P{i}", "mask_key": f"M{name}", "label": label,
+                      "roi": f"roi{i}", "mask": str(path),
+                      "mask_hash": voxel_hash(read_image(path))})
+    pairs[3].update(status="failed:empty-mask")
+    return pairs
+
+
+def test_unit_reads_each_volume_once(pair: dict[str, Any], params_path: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 4: an image with several ROIs is read once per job, and the values equal those of
+    one pair at a time."""
+    pairs = _unit(pair, tmp_path)
+    reads: list[str] = []
+    real_read = extract.read_image
+
+    def counting_read(path, name=None):
+        reads.append(Path(path).name)
+        return real_read(path, name=name)
+
+    monkeypatch.setattr(extract, "read_image", counting_read)
+    table, statuses = extract.extract_unit(pairs, params_path)
+    assert sorted(reads) == ["img.nii.gz", "labels.nii.gz", "small.nii.gz"]
+    assert [s["status"] for s in statuses] == ["ok", "ok", "ok", "skipped:failed:empty-mask"]
+    assert [s["pair_id"] for s in statuses] == ["P0", "P1", "P2", "P3"]
+    _check_schema(table)
+    assert list(dict.fromkeys(table["pair_id"])) == ["P0", "P1", "P2"]
+    monkeypatch.setattr(extract, "read_image", real_read)
+    for one in pairs[:3]:
+        alone, _ = extract.extract_pair(one, params_path)
+        got = table[table["pair_id"] == one["pair_id"]].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, alone)
+    p1 = table[table["pair_id"] == "P1"]
+    assert set(p1["label"]) == {3}
+    volume = p1.loc[p1["feature"] == "VoxelVolume", "value"].item()
+    assert volume == pytest.approx(4 * 6 * 6 * 0.9 * 0.9 * 2.0, rel=1e-5)
+
+
+def test_unit_failure_of_one_pair_keeps_the_others(pair: dict[str, Any], params_path: Path,
+                                                   tmp_path: Path) -> None:
+    pairs = _unit(pair, tmp_path)
+    pairs[2]["mask_hash"] = "0" * 64          # its file "changed" after pairing
+    pairs[1]["mask"] = str(tmp_path / "absent.nii.gz")
+    table, statuses = extract.extract_unit(pairs, params_path)
+    assert [s["status"] for s in statuses] == [
+        "ok", "failed:missing-file", "failed:mask-hash-mismatch", "skipped:failed:empty-mask"]
+    assert "mask Mlabels" in statuses[1]["message"] and "absent" not in statuses[1]["message"]
+    assert "mask Msmall" in statuses[2]["message"]
+    assert set(table["pair_id"]) == {"P0"}
 
 
 def test_run_extract_unreadable_pair_json(tmp_path: Path, params_path: Path) -> None:
@@ -179,7 +248,8 @@ def test_run_extract_unreadable_pair_json(tmp_path: Path, params_path: Path) -> 
     bad.write_text("{not json", encoding="utf-8")
     for path in (bad, tmp_path / "absent.json"):
         with pytest.raises(InputFileError):
-            extract.run_extract(path, params_path, tmp_path / "o.parquet", tmp_path / "o.json")
+            extract.run_extract([path], params_path, tmp_path / "o.parquet",
+                                tmp_path / "o.json")
     assert not (tmp_path / "o.parquet").exists()
 
 

@@ -74,7 +74,7 @@ def _merge_inputs(tmp_path, statuses=("ok",)):
         write_parquet(f, _features(pid, case_id(KEY, f"PID-{i}")) if status == "ok"
                       else _features(pid, "x").iloc[0:0])
         s = tmp_path / f"{pid}.json"
-        write_json(s, {"pair_id": pid, "status": status})
+        write_json(s, {"unit": pid, "n_pairs": 1, "pairs": [{"pair_id": pid, "status": status}]})
         feats.append(str(f))
         stats.append(str(s))
     write_tsv(tmp_path / "series.tsv", pd.DataFrame({"status": ["ok", "excluded:non-image-sr"]}))

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -95,23 +96,28 @@ def cohort(tmp_path_factory) -> tuple[Path, list[str]]:
 RUN_DEPENDENT_KEYS = {"seconds"}
 
 
+def _without_timings(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if k not in RUN_DEPENDENT_KEYS}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
 def _content(path: Path) -> bytes:
     data = path.read_bytes()
     if path.suffix == ".json":
-        record = json.loads(data)
-        if isinstance(record, dict) and RUN_DEPENDENT_KEYS & set(record):
-            record = {k: v for k, v in record.items() if k not in RUN_DEPENDENT_KEYS}
-            return json.dumps(record, sort_keys=True).encode()
+        return json.dumps(_without_timings(json.loads(data)), sort_keys=True).encode()
     return data
 
 
 def _outputs(work: Path) -> dict[str, bytes]:
-    """Every file a run leaves below results/ (except logs and temporary files), as bytes; JSON
-    records without :data:`RUN_DEPENDENT_KEYS`."""
+    """Every file a run leaves below results/ (except logs, benchmark timings and temporary
+    files), as bytes; JSON records without :data:`RUN_DEPENDENT_KEYS` (at any depth)."""
     root = work / "results" / "rec"
     return {p.relative_to(root).as_posix(): _content(p) for p in sorted(root.rglob("*"))
             if p.is_file() and not p.name.startswith(".tmp-")
-            and p.relative_to(root).parts[0] != "logs"}
+            and p.relative_to(root).parts[0] not in ("logs", "benchmarks")}
 
 
 @pytest.fixture(scope="module")

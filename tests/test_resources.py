@@ -193,3 +193,21 @@ def test_merge_scales_with_its_inputs() -> None:
     assert rsc.merge_mem_mb(0.2) == 2000                 # the demo: the floor
     assert rsc.merge_mem_mb(50) == 6500                  # ~2000 pairs of features
     assert rsc.merge_runtime(50) == 15 and rsc.merge_runtime(1000) == 52
+
+
+def test_extract_unit_holds_the_image_once_and_adds_the_rois_times(tmp_path) -> None:
+    """A unit (all ROIs of one image in one job): memory of its largest pair, time of all."""
+    params = _params(tmp_path, CROPPING_PARAMS)
+    one = _pair(tmp_path, (512, 512, 300), n_voxels=1000)
+    record = json.loads(one.read_text())
+    records = []
+    for i, n_voxels in enumerate((1000, 2_000_000, 1000)):
+        path = tmp_path / f"roi{i}.json"
+        path.write_text(json.dumps({**record, "n_voxels": n_voxels}))
+        records.append(str(path))
+    alone = [rsc.extract_mem_mb(r, str(params), floor_mb=0) for r in records]
+    assert rsc.extract_mem_mb(records, str(params), floor_mb=0) == max(alone)
+    times = [rsc.extract_runtime(r, str(params), floor_min=0) for r in records]
+    unit_time = rsc.extract_runtime(records, str(params), floor_min=0)
+    assert max(times) < unit_time <= sum(times)
+    assert rsc.extract_mem_mb([str(one)], str(params)) == rsc.extract_mem_mb(str(one), str(params))

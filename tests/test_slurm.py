@@ -43,7 +43,7 @@ import yaml
 from workflow_helpers import REPO, job_counts, snakemake
 
 from radflow.demo import make_demo_cohort
-from radflow.workflow import read_plan
+from radflow.workflow import extract_units, read_plan
 
 pytestmark = [
     pytest.mark.slow,
@@ -240,23 +240,25 @@ def cluster_runs(slurm_cluster, cohort):
     return {"work": work, "results": results, "logs": logs, "demo_before": demo_before}
 
 
-def _plan(results: Path) -> tuple[set[str], set[str]]:
-    """(series keys to convert, pair ids) of the crawl's plan: what the jobs are made of."""
+def _plan(results: Path) -> tuple[set[str], set[str], set[str]]:
+    """(series keys to convert, pair ids, extraction units) of the crawl's plan: what the jobs
+    are made of (one extract job per image)."""
     plan = read_plan(str(results / "crawl" / "series.tsv"), str(results / "crawl" / "pairs.tsv"),
                      "paired")
-    return set(plan.convert["series_key"]), set(plan.pairs["pair_id"])
+    return (set(plan.convert["series_key"]), set(plan.pairs["pair_id"]),
+            set(extract_units(plan)["unit"]))
 
 
 def test_stage_for_a_new_cohort_runs_only_up_to_extraction(cluster_runs, cohort) -> None:
-    sources, pairs = _plan(cluster_runs["results"])
+    sources, pairs, units = _plan(cluster_runs["results"])
     n_sources, n_pairs = len(sources), len(pairs)
     logs = cluster_runs["logs"]
     killed, resumed = _executed(logs["killed"]), _executed(logs["resumed"])
     # The killed run had submitted the crawl and the grouped convert/pair job.
     assert killed == {"crawl": 1, "convert_one": n_sources, "pair_one": n_pairs}, killed
     # Resumed: only what was left (the orphaned group job finished convert and pair).
-    assert resumed == {"extract_one": n_pairs, "extract": 1}, resumed
-    assert len(list((cluster_runs["results"] / "extract").glob("*.parquet"))) == n_pairs
+    assert resumed == {"extract_one": len(units), "extract": 1}, resumed
+    assert len(list((cluster_runs["results"] / "extract").glob("*/*.parquet"))) == len(units)
     # `snakemake` (all) afterwards: only the aggregates.
     assert _executed(logs["all"]) == {"pair": 1, "merge": 1, "all": 1}
 
@@ -331,16 +333,17 @@ def test_failed_job_is_reported_with_its_logs(cluster_runs, cohort) -> None:
 
 def test_adding_patients_runs_only_their_jobs(cluster_runs, cohort) -> None:
     work, demo, results = cluster_runs["work"], cohort["demo"], cluster_runs["results"]
-    sources_before, pairs_before = _plan(results)
+    sources_before, pairs_before, units_before = _plan(results)
     make_demo_cohort(demo.root, n_patients=N_PATIENTS + 1)
     run = snakemake(work, [*SLURM_ARGS, *cohort["config"]], timeout=RUN_TIMEOUT)
     _save_log(cohort, "added", run.stdout + run.stderr)
-    sources_after, pairs_after = _plan(results)
+    sources_after, pairs_after, units_after = _plan(results)
     new_sources, new_pairs = sources_after - sources_before, pairs_after - pairs_before
+    new_units = units_after - units_before
     assert new_sources and new_pairs and sources_before < sources_after
     assert _executed(run.stdout + run.stderr) == {
         "crawl": 1, "convert_one": len(new_sources), "pair_one": len(new_pairs), "pair": 1,
-        "extract_one": len(new_pairs), "merge": 1, "all": 1}
+        "extract_one": len(new_units), "merge": 1, "all": 1}
     pairs = pd.read_csv(results / "pair" / "pairs.tsv", sep="\t", dtype=str)
     dataset = pd.read_csv(results / "merge" / "dataset.csv", dtype=str)
     assert set(dataset["pair_id"]) == set(pairs.loc[pairs["status"] == "ok", "pair_id"])
@@ -349,9 +352,9 @@ def test_adding_patients_runs_only_their_jobs(cluster_runs, cohort) -> None:
 
 def test_params_change_reruns_only_extract_and_merge(cluster_runs, cohort) -> None:
     work = cluster_runs["work"]
-    n_pairs = len(_plan(cluster_runs["results"])[1])
+    n_units = len(_plan(cluster_runs["results"])[2])
     assert job_counts(snakemake(work, ["-n", *SLURM_ARGS, *cohort["config"]]).stdout) == {}
     cohort["params"].write_text(PARAMS + "# changed\n")
     dry = snakemake(work, ["-n", *SLURM_ARGS, *cohort["config"]])
-    assert job_counts(dry.stdout) == {"extract_one": n_pairs, "merge": 1, "all": 1}
+    assert job_counts(dry.stdout) == {"extract_one": n_units, "merge": 1, "all": 1}
 

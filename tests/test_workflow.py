@@ -37,7 +37,8 @@ def demo_run(tmp_path_factory):
         "clinical": str(demo.clinical), "clinical_id": "patient_id",
         "key_file": str(base / "secret" / "key"), "extract": {"params": str(params)}}))
     config = ["--configfile", str(cfg)]
-    snakemake(work, ["--cores", "2", *config])
+    run = snakemake(work, ["--cores", "2", *config])
+    (base / "run.log").write_text(run.stdout + run.stderr, encoding="utf-8")
     return work, demo, config, params, base
 
 
@@ -186,13 +187,32 @@ def test_params_change_reruns_only_extract_and_merge(demo_run) -> None:
     assert job_counts(snakemake(work, ["-n", "--cores", "2", *config]).stdout) == {}
     params.write_text(params.read_text() + "\n# touched by the test\n")
     counts = job_counts(snakemake(work, ["-n", "--cores", "2", *config]).stdout)
-    n_pairs = len(before["pair_id"].unique())
-    assert counts == {"extract_one": n_pairs, "merge": 1, "all": 1}
+    n_images = len(before["image_key"].unique())  # one extract job per image, not per ROI
+    assert n_images < len(before["pair_id"].unique())
+    assert counts == {"extract_one": n_images, "merge": 1, "all": 1}
     run = snakemake(work, ["--cores", "2", *config])
     assert job_counts(run.stdout + run.stderr) == counts
     after = pd.read_parquet(res / "merge" / "features.parquet")
     pd.testing.assert_frame_equal(before, after)  # deterministic: identical feature tables
     assert (res / "merge" / "dataset.csv").read_bytes() == before_csv
+
+
+_JOB = re.compile(r"benchmark: (?P<bench>\S+)\n(?:.*\n)*?\s+resources: (?P<res>.*)")
+
+
+def test_benchmarks_stay_within_the_requests(demo_run) -> None:
+    """Issue 7: every per-item job's ``benchmark:`` file (peak RSS, wall time) is within the
+    memory and run time the job asked for (README, "Running on a cluster")."""
+    work, *_, base = demo_run
+    jobs = list(_JOB.finditer((base / "run.log").read_text(encoding="utf-8")))
+    rules = {Path(m["bench"]).relative_to("results/demo/benchmarks").parts[0] for m in jobs}
+    assert rules == {"convert", "pair", "extract", "merge.tsv"}, rules
+    for m in jobs:
+        resources = dict(item.split("=", 1) for item in m["res"].split(", "))
+        bench = pd.read_csv(work / m["bench"], sep="\t")
+        assert len(bench) == 1, m["bench"]
+        assert bench["max_rss"].item() < int(resources["mem_mb"]), (m["bench"], resources)
+        assert bench["s"].item() < 60 * int(resources["runtime"]), (m["bench"], resources)
 
 
 def test_logs_name_only_pseudonyms(demo_run) -> None:

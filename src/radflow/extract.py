@@ -1,7 +1,10 @@
-"""Extract stage: PyRadiomics features of one image/mask pair, with provenance.
+"""Extract stage: PyRadiomics features of the image/mask pairs of one image, with provenance.
 
-Input is the pair stage's record ``results/<cohort>/pair/<pair_id>.json``; output is a long
-feature table (one row per feature) and a status record. Per-pair problems (pair not ``ok``,
+One job is one *extraction unit*: every pair whose image is the same series (all ROIs of one
+image), so that the image is read and hashed once however many ROIs it has (see
+:func:`radflow.workflow.extract_units`). Inputs are the pair stage's records
+``results/<cohort>/pair/<pair_id>.json``; outputs are one long feature table (one row per pair x
+feature) and one status record listing every pair's status. Per-pair problems (pair not ``ok``,
 unreadable volume, a volume that changed since pairing, PyRadiomics failure) never raise: they
 give an empty table (same columns and dtypes) and a ``skipped:...`` / ``failed:<reason>`` status,
 so the cohort goes on (``strict: true`` is enforced downstream). An invalid params file or custom
@@ -110,7 +113,7 @@ def laws_image_types(configs: Sequence[Mapping[str, Any]] | None) -> tuple[Image
 def extract_pair(pair: Mapping[str, Any], params_path: Path, *,
                  extra_image_types: Sequence[ImageTypeSpec] = ()
                  ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Extract the features of one pair.
+    """Extract the features of one pair (:func:`extract_unit` with a single pair).
 
     Parameters
     ----------
@@ -139,11 +142,59 @@ def extract_pair(pair: Mapping[str, Any], params_path: Path, *,
     InputFileError
         ``pair`` is not a valid pair record (missing key, non-integer label).
     """
-    start = time.perf_counter()
-    _check_pair(pair)
-    pair_id = str(pair["pair_id"])
+    table, statuses = extract_unit([pair], params_path, extra_image_types=extra_image_types)
+    return table, statuses[0]
+
+
+def extract_unit(pairs: Sequence[Mapping[str, Any]], params_path: Path, *,
+                 extra_image_types: Sequence[ImageTypeSpec] = ()
+                 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Extract the features of several pairs, reading each image and mask file once.
+
+    Parameters
+    ----------
+    pairs
+        Pair records (see :data:`PAIR_KEYS`), normally all ROIs of one image. Each volume is
+        read and hashed once: a file shared by several pairs (the image; a label map holding
+        several labels) is kept in memory while they are extracted. PyRadiomics still crops
+        and resamples per ROI (its values are defined on each ROI's bounding box).
+    params_path, extra_image_types
+        As in :func:`extract_pair`.
+
+    Returns
+    -------
+    table : pandas.DataFrame, shape (n_values, 18)
+        The pairs' feature tables one after the other (input order); columns :data:`COLUMNS`.
+    statuses : list of dict
+        One status per pair, in input order (see :func:`extract_pair`).
+
+    Raises
+    ------
+    ConfigError
+        Invalid params file or custom image types.
+    InputFileError
+        A record is not a valid pair record.
+    """
+    for pair in pairs:
+        _check_pair(pair)
     params = load_params(params_path)
     p_hash = params_hash(params, extra_image_types)
+    volumes = _Volumes(keep={str(p["image"]) for p in pairs if p["status"] == "ok"})
+    tables, statuses = [], []
+    for pair in pairs:
+        table, status = _extract_or_record(pair, params, p_hash, extra_image_types, volumes)
+        tables.append(table)
+        statuses.append(status)
+    tables = [t for t in tables if len(t)] or [empty_table()]
+    return pd.concat(tables, ignore_index=True).astype(COLUMNS), statuses
+
+
+def _extract_or_record(pair: Mapping[str, Any], params: Mapping[str, Any], p_hash: str,
+                       extra_image_types: Sequence[ImageTypeSpec], volumes: _Volumes
+                       ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One pair's table and status; data problems become a status, never an exception."""
+    start = time.perf_counter()
+    pair_id = str(pair["pair_id"])
 
     def done(table: pd.DataFrame, status: str, reason: str | None,
              message: str | None) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -157,7 +208,7 @@ def extract_pair(pair: Mapping[str, Any], params_path: Path, *,
         return done(empty_table(), f"skipped:{pair_status}", pair_status.rsplit(":", 1)[-1],
                     f"pair status is {pair_status}")
     try:
-        table = _extract(pair, params, p_hash, extra_image_types)
+        table = _extract(pair, params, p_hash, extra_image_types, volumes)
     except (ExtractionError, InputFileError) as exc:
         logger.warning("pair %s: extraction failed (%s): %s", pair_id, exc.reason, exc)
         return done(empty_table(), f"failed:{exc.reason}", exc.reason, str(exc))
@@ -165,24 +216,65 @@ def extract_pair(pair: Mapping[str, Any], params_path: Path, *,
     return done(table, "ok", None, None)
 
 
-def run_extract(pair_json: Path, params_path: Path, out_parquet: Path, out_status: Path, *,
+class _Volumes:
+    """Volumes read once per job: files in ``keep`` (the images) stay in memory; of the others
+    (masks) only the most recent one, since pairs sharing a label map come one after another."""
+
+    def __init__(self, keep: set[str]) -> None:
+        self._keep = keep
+        self._cache: dict[str, tuple[sitk.Image, str] | InputFileError] = {}
+        self._last: str | None = None
+
+    def get(self, path: str, name: str) -> tuple[sitk.Image, str]:
+        """The image at ``path`` and its voxel hash (a read error is raised again, not retried).
+        """
+        if path not in self._cache:
+            if self._last is not None and self._last not in self._keep:
+                self._cache.pop(self._last, None)
+            try:
+                image = read_image(path, name=name)
+                self._cache[path] = (image, voxel_hash(image))
+            except InputFileError as exc:
+                self._cache[path] = exc
+            self._last = path
+        entry = self._cache[path]
+        if isinstance(entry, InputFileError):
+            raise entry
+        return entry
+
+
+def run_extract(pair_jsons: Sequence[str | Path], params_path: Path, out_parquet: Path,
+                out_status: Path, *, unit: str = "",
                 extra_image_types: Sequence[ImageTypeSpec] = (), threads: int | None = None
                 ) -> None:
-    """Read a pair record, extract its features, write the table (Parquet) and status (JSON).
+    """Read the pair records of one extraction unit, extract, write table and status.
 
-    Both outputs are written atomically, also for skipped and failed pairs. ``threads`` caps
+    Both outputs are written atomically, also for skipped and failed pairs. The status record
+    is ``{"unit", "n_pairs", "seconds", "pairs": [<one status per pair>]}``. ``threads`` caps
     SimpleITK's worker threads (the rule's ``threads:``; SimpleITK otherwise uses every core).
 
     Raises
     ------
     InputFileError
-        ``pair_json`` is missing, not JSON, or not a valid pair record.
+        A pair record is missing, not JSON, or not a valid pair record.
     ConfigError
         Invalid params file or custom image types.
     """
+    start = time.perf_counter()
     if threads:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(int(threads))
-    pair_json = Path(pair_json)
+    if isinstance(pair_jsons, (str, Path)):
+        pair_jsons = [pair_jsons]
+    pairs = [_read_pair(Path(p)) for p in pair_jsons]
+    table, statuses = extract_unit(pairs, Path(params_path), extra_image_types=extra_image_types)
+    write_parquet(out_parquet, table)
+    write_json(out_status, {"unit": unit, "n_pairs": len(pairs),
+                            "seconds": round(time.perf_counter() - start, 3),
+                            "pairs": statuses})
+    logger.info("unit %s: %d pair(s), %d feature values", unit, len(pairs), len(table))
+
+
+def _read_pair(pair_json: Path) -> dict[str, Any]:
     try:
         pair = json.loads(pair_json.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -191,9 +283,7 @@ def run_extract(pair_json: Path, params_path: Path, out_parquet: Path, out_statu
     if not isinstance(pair, dict):
         raise InputFileError(f"{pair_json.name}: pair record is not a JSON object",
                              reason="bad-pair-record")
-    table, status = extract_pair(pair, Path(params_path), extra_image_types=extra_image_types)
-    write_parquet(out_parquet, table)
-    write_json(out_status, status)
+    return pair
 
 
 def _check_pair(pair: Mapping[str, Any]) -> None:
@@ -208,14 +298,14 @@ def _check_pair(pair: Mapping[str, Any]) -> None:
 
 
 def _extract(pair: Mapping[str, Any], params: Mapping[str, Any], p_hash: str,
-             extra_image_types: Sequence[ImageTypeSpec]) -> pd.DataFrame:
-    image = read_image(pair["image"])
-    mask = read_image(pair["mask"])
-    image_hash, mask_hash = voxel_hash(image), voxel_hash(mask)
+             extra_image_types: Sequence[ImageTypeSpec], volumes: _Volumes) -> pd.DataFrame:
+    image, image_hash = volumes.get(str(pair["image"]), name=f"image {pair['image_key']}")
+    mask, mask_hash = volumes.get(str(pair["mask"]), name=f"mask {pair['mask_key']}")
     for what, actual in (("image", image_hash), ("mask", mask_hash)):
         if actual != pair[f"{what}_hash"]:
-            raise ExtractionError(f"{Path(pair[what]).name}: voxel data differ from those paired "
-                                  f"(hash {actual[:12]} != {str(pair[f'{what}_hash'])[:12]}); "
+            paired = str(pair[f"{what}_hash"])[:12]
+            raise ExtractionError(f"{what} {pair[f'{what}_key']}: voxel data differ from those "
+                                  f"paired (hash {actual[:12]} != {paired}); "
                                   "the file changed after the pair stage",
                                   reason=f"{what}-hash-mismatch")
     features = compute_features(image, mask, params, label=int(pair["label"]),

@@ -26,10 +26,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from radflow.errors import MergeError, StrictModeError
+from radflow.errors import InputFileError, MergeError, StrictModeError
 from radflow.io.atomic import write_csv, write_parquet, write_tsv
 from radflow.io.tables import read_clinical
 from radflow.keys import case_id, load_key
@@ -66,7 +67,8 @@ class MergeOutputs:
 
 
 def long_features(feature_files: Sequence[str]) -> pd.DataFrame:
-    """Concatenate per-pair feature tables, sorted by case, pair, then extraction order."""
+    """Concatenate the extract stage's feature tables, sorted by case, pair, then extraction
+    order."""
     tables = [pd.read_parquet(f) for f in feature_files]
     tables = [t for t in tables if len(t)]
     if not tables:
@@ -149,17 +151,43 @@ def join_clinical(wide: pd.DataFrame, clinical: pd.DataFrame, id_column: str, ke
     return dataset, report, problems
 
 
+def unit_statuses(status_json: str | Path) -> list[dict[str, Any]]:
+    """The per-pair statuses in a status record of :func:`radflow.extract.run_extract`.
+
+    Raises
+    ------
+    InputFileError
+        The record is unreadable or has no ``pairs`` list.
+    """
+    path = Path(status_json)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        pairs = record["pairs"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputFileError(f"{path.name}: not an extract status record ({exc})",
+                             reason="bad-status-record") from exc
+    if not isinstance(pairs, list):
+        raise InputFileError(f"{path.name}: 'pairs' is not a list", reason="bad-status-record")
+    return pairs
+
+
 def run_summary(series_tsv: str, sidecars: Sequence[str], pairs_tsv: str,
                 status_files: Sequence[str]) -> pd.DataFrame:
-    """Count statuses per stage (columns ``stage``, ``status``, ``count``)."""
+    """Count statuses per stage (columns ``stage``, ``status``, ``count``).
+
+    ``status_files`` are the extract stage's unit records; each lists the status of every pair
+    it extracted, and the ``extract`` counts are per pair.
+    """
     def statuses(files: Sequence[str]) -> list[str]:
         return [json.loads(Path(f).read_text(encoding="utf-8"))["status"] for f in files]
+
+    extracted = [pair["status"] for f in status_files for pair in unit_statuses(f)]
 
     per_stage = {
         "crawl": pd.read_csv(series_tsv, sep="\t", dtype=str, keep_default_na=False)["status"],
         "convert": pd.Series(statuses(sidecars), dtype=str),
         "pair": pd.read_csv(pairs_tsv, sep="\t", dtype=str, keep_default_na=False)["status"],
-        "extract": pd.Series(statuses(status_files), dtype=str),
+        "extract": pd.Series(extracted, dtype=str),
     }
     rows = [{"stage": stage, "status": status, "count": int(n)}
             for stage, values in per_stage.items()

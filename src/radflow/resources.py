@@ -22,7 +22,7 @@ import csv
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -294,29 +294,45 @@ def _extract_model(pair_json: str, params_path: str, laws: bool) -> tuple[float,
     return mem, sec
 
 
-def extract_mem_mb(pair_json: str, params_path: str, *, laws: bool = False,
+def _unit_model(pair_jsons: str | Sequence[str], params_path: str,
+                laws: bool) -> tuple[float, float] | None:
+    """Modelled (MB, s) of one extraction unit (the pairs of one image, one process).
+
+    Memory is the largest pair's (the image is held once; masks one at a time); time is the sum
+    of the pairs' times, counting the process start once. ``None`` when no size can be read.
+    """
+    paths = [pair_jsons] if isinstance(pair_jsons, str) else list(pair_jsons)
+    models = [m for m in (_extract_model(p, params_path, laws) for p in paths) if m is not None]
+    if not models:
+        return None
+    mem = max(m[0] for m in models)
+    sec = sum(m[1] for m in models) - (len(models) - 1) * EXTRACT_CROPPED.base_s
+    return mem, sec
+
+
+def extract_mem_mb(pair_jsons: str | Sequence[str], params_path: str, *, laws: bool = False,
                    floor_mb: int = 1000) -> int:
-    """``extract_one``: memory (MB) from the image size, the ROI size and the params file.
+    """``extract_one``: memory (MB) from the image size, the ROI sizes and the params file.
 
     Parameters
     ----------
-    pair_json
-        The pair record (``pair/<pair_id>.json``: image path, ROI voxel count).
+    pair_jsons
+        The unit's pair records (``pair/<pair_id>.json``: image path, ROI voxel count).
     params_path
         The PyRadiomics params file (whether filters run on the whole image or the ROI box).
     laws
         Laws image types are configured (a filter even when the params file has none).
     floor_mb
-        The smallest request.
+        The smallest request (config ``extract.mem_mb``).
     """
-    model = _extract_model(pair_json, params_path, laws)
+    model = _unit_model(pair_jsons, params_path, laws)
     return floor_mb if model is None else mem_request(model[0], floor_mb)
 
 
-def extract_runtime(pair_json: str, params_path: str, *, laws: bool = False,
+def extract_runtime(pair_jsons: str | Sequence[str], params_path: str, *, laws: bool = False,
                     floor_min: int = 10) -> int:
     """``extract_one``: run time (minutes); see :func:`extract_mem_mb`."""
-    model = _extract_model(pair_json, params_path, laws)
+    model = _unit_model(pair_jsons, params_path, laws)
     return floor_min if model is None else runtime_request(model[1], floor_min)
 
 

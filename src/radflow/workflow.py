@@ -7,8 +7,10 @@ checkpoint's tables.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ KEY_PATTERNS = {
     "case_id": r"c[0-9a-f]{12}",
     "series_key": r"s[0-9a-f]{16}",
     "pair_id": r"p[0-9a-f]{16}",
+    "unit": r"[sp][0-9a-f]{16}",
 }
 
 
@@ -119,6 +122,20 @@ def tree_fingerprint(root: str) -> str:
     return h.hexdigest()[:16]
 
 
+def tree_fingerprint_param(root: str) -> Callable[[Any], str]:
+    """The crawl's ``dicom_tree`` param: :func:`tree_fingerprint` computed when Snakemake first
+    asks for it (a crawl job is in the DAG) and then remembered.
+
+    The Snakefile is parsed again inside every cluster job; a plain value would walk the whole
+    DICOM tree there each time (about 30 s per job at 900,000 files).
+    """
+    @functools.cache
+    def fingerprint() -> str:
+        return tree_fingerprint(root)
+
+    return lambda wildcards: fingerprint()
+
+
 @dataclass(frozen=True)
 class Plan:
     """What the crawl found: series to convert and pairs to build, as small tables.
@@ -158,7 +175,7 @@ def read_plan(series_tsv: str, pairs_tsv: str, scope: str) -> Plan:
     wanted = ok[ok["series_key"].isin(used) | ((ok["role"] == "image") & (scope == "all"))]
     wanted = wanted[~dicom_mask.loc[wanted.index] | wanted["series_key"].isin(image_of)]
     convert = wanted[["case_id", "series_key"]].drop_duplicates().reset_index(drop=True)
-    convert["image_key"] = convert["series_key"].map(image_of).fillna("")
+    convert["image_key"] = [image_of.get(k, "") for k in convert["series_key"]]
     return Plan(convert=convert, pairs=pairs)
 
 
@@ -196,3 +213,41 @@ def pair_sidecars(plan: Plan, results: str, pair_id: str) -> dict[str, str]:
     if row["mask_status"] == "ok" and row["mask_key"] in converted:
         inputs["mask"] = sidecar_path(results, row["case_id"], row["mask_key"])
     return inputs
+
+
+def extract_units(plan: Plan) -> pd.DataFrame:
+    """Extraction units: the pairs of one image are extracted by one job.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``unit, case_id, pair_id``, one row per pair, sorted by unit. ``unit`` is the
+        pair's ``image_key`` (a series key), or its ``pair_id`` when the crawl found no image.
+    """
+    pairs = plan.pairs
+    units = pairs["image_key"].where(pairs["image_key"] != "", pairs["pair_id"])
+    table = pd.DataFrame({"unit": units, "case_id": pairs["case_id"],
+                          "pair_id": pairs["pair_id"]})
+    return table.sort_values(["unit", "pair_id"], kind="stable").reset_index(drop=True)
+
+
+def unit_files(plan: Plan, pattern: str) -> list[str]:
+    """``pattern`` (with ``{case_id}`` and ``{unit}`` fields) for every extraction unit."""
+    units = extract_units(plan).drop_duplicates("unit")
+    return [pattern.format(case_id=c, unit=u) for c, u in zip(units["case_id"], units["unit"],
+                                                              strict=True)]
+
+
+def unit_pair_ids(plan: Plan, unit: str) -> list[str]:
+    """The pair ids of one extraction unit (see :func:`extract_units`).
+
+    Raises
+    ------
+    ConfigError
+        No pair of the crawl's plan belongs to ``unit``.
+    """
+    units = extract_units(plan)
+    ids = units.loc[units["unit"] == unit, "pair_id"].tolist()
+    if not ids:
+        raise ConfigError(f"extraction unit {unit} is not in the crawl's pairs.tsv")
+    return ids
