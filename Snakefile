@@ -150,7 +150,9 @@ checkpoint crawl:
         settings=config["crawl"],
         rois=config["rois"],
         fallback_modalities=config["pair"]["fallback_modalities"],
-        deidentified={"uids_replaced": not config["deid"]["retain_uids"]} if DEID else None,
+        deidentified={"uids_replaced": not config["deid"]["retain_uids"],
+                      "source_root": P.dicom_root,
+                      "sources_dir": f"{PRIV}/deid_sources"} if DEID else None,
         version=VERSION,
     log:
         f"{RES}/logs/crawl.log",

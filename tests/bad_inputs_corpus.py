@@ -6,7 +6,8 @@ the convert status of every record the crawl accepts. Records are named ``#<seri
 (series) or ``file:<name>`` (a file that belongs to no series).
 
 The clean series and :class:`Case` are in ``bad_inputs_base.py``, the pixel-data cases (transfer
-syntaxes, multi-frame, 4-D, stored values) in ``bad_inputs_pixels.py``; this module holds the
+syntaxes, multi-frame, 4-D, stored values) in ``bad_inputs_pixels.py``, classic multi-frame
+objects and colour images in ``bad_inputs_classic.py``; this module holds the
 series, geometry, file and text cases and collects them all in :data:`CASES`.
 """
 
@@ -34,6 +35,7 @@ from bad_inputs_base import (
     study_of,
     uid,
 )
+from bad_inputs_classic import CLASSIC_CASES
 from bad_inputs_pixels import (
     FOUR_D_CASES,
     MULTIFRAME_CASES,
@@ -325,8 +327,8 @@ TEXT_CASES = [
     Case("hostile-values", _hostile, {"#1": "ok"}, expect={"#1": CLEAN}),
 ]
 
-CASES: list[Case] = (TRANSFER_SYNTAX_CASES + MULTIFRAME_CASES + FOUR_D_CASES + SERIES_CASES
-                     + VALUE_CASES + GEOMETRY_CASES + KIND_CASES + TEXT_CASES)
+CASES: list[Case] = (TRANSFER_SYNTAX_CASES + MULTIFRAME_CASES + CLASSIC_CASES + FOUR_D_CASES
+                     + SERIES_CASES + VALUE_CASES + GEOMETRY_CASES + KIND_CASES + TEXT_CASES)
 
 
 def patient_for(case: Case) -> Patient:

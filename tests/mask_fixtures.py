@@ -8,8 +8,13 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
+from radflow.convert import convert_source
+from radflow.crawl import CrawlResult
 from radflow.dicom.grid import Grid
 from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series
+from radflow.io.atomic import write_json
+from radflow.pair import pair_one
+from radflow.settings import GeometrySettings, PairSettings
 
 PATIENT = Patient("PID-MASK-1", "Planted^Maskname", institution="Planted Mask Hospital",
                   accession="ACC-MASK-1", birth_date="19020304")
@@ -67,3 +72,26 @@ def index_points(grid: Grid, xy: list[tuple[float, float]], z: float) -> np.ndar
 def square(x0: float, y0: float, x1: float, y1: float) -> list[tuple[float, float]]:
     """Corners of an axis-aligned rectangle in index space."""
     return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+
+
+def convert_and_pair(result: CrawlResult, out: Path) -> dict[str, dict]:
+    """Convert every ``ok`` source of a crawl (images before the masks built on their grids)
+    and pair every planned pair, as the workflow's convert_one and pair_one jobs would.
+
+    Returns the pair records by ROI name (masks written to ``out/<pair_id>_mask.nii.gz``).
+    """
+    sidecars: dict[str, str] = {}
+    for src in sorted(result.sources.values(), key=lambda s: s.kind in ("rtstruct", "seg")):
+        if src.row["status"] != "ok":
+            continue
+        record = {"series_key": src.series_key, "case_id": src.case_id, "kind": src.kind,
+                  "role": src.role, "files": src.files, "frames": src.frames, "mask": src.mask}
+        image = sidecars.get(src.mask["image_key"]) if src.mask else None
+        sidecar = convert_source(record, out / f"{src.series_key}.nii.gz", GeometrySettings(),
+                                 image)
+        write_json(out / f"{src.series_key}.json", sidecar)
+        sidecars[src.series_key] = str(out / f"{src.series_key}.json")
+    return {plan["roi"]: pair_one(plan, sidecars.get(plan["image_key"]),
+                                  sidecars.get(plan["mask_key"]), PairSettings(),
+                                  out / f"{plan['pair_id']}_mask.nii.gz")
+            for plan in result.pairs.to_dict("records")}

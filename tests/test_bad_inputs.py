@@ -31,10 +31,11 @@ from bad_inputs_corpus import (
 from pydicom.dataset import Dataset
 
 from radflow.crawl import crawl, write_crawl
+from radflow.dicom.colour import is_colour
 from radflow.dicom.headers import read_header
 from radflow.dicom.index import find_candidate_files, index_files
 from radflow.dicom.pixels import decode_pixels
-from radflow.dicom.reasons import QC_WARNINGS, REASONS, is_known_status
+from radflow.dicom.reasons import QC_WARNINGS, REASONS, is_known_status, reason_kind
 from radflow.dicom.synthetic import Patient
 from radflow.dicom.volume import read_series
 from radflow.errors import RadflowError
@@ -54,10 +55,12 @@ def settings_for(case: Case) -> CrawlSettings:
 
 
 def _convert(record, settings: GeometrySettings):
+    """The convert stage's status and volume (as radflow.convert gives them)."""
     try:
-        return "ok", read_series(record.files, settings, frames=record.frames)
+        volume = read_series(record.files, settings, frames=record.frames)
     except RadflowError as exc:
-        return f"failed:{exc.reason}", None
+        return f"{reason_kind(exc.reason) or 'failed'}:{exc.reason}", None
+    return ("excluded:colour-image" if is_colour(volume.image) else "ok"), volume
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -263,7 +266,7 @@ def test_folder_name_outside_utf8_is_crawled_and_converted(tmp_path: Path) -> No
 
 #: One case per kind of outcome (the full corpus runs above without Snakemake; each converted
 #: series costs a job, so the workflow gets a sample).
-WORKFLOW_CASES = ["ts-big-endian", "ts-jpeg-lossless-sv1", "4d-enhanced-dwi",
+WORKFLOW_CASES = ["ts-big-endian", "ts-jpeg-lossless-sv1", "4d-enhanced-dwi", "colour-rgb",
                   "identical-duplicate-files", "conflicting-duplicate-instance",
                   "infinite-after-rescale", "gantry-tilt", "localizer", "truncated-file",
                   "not-dicom", "unreadable-private-payload", "charset-iso-ir-149-nonconformant",
@@ -333,7 +336,8 @@ def test_corpus_workflow_statuses_and_summary(corpus_run) -> None:
             assert status == case.convert.get(f"#{r.series_number}{r.split}", "ok"), case.id
             sidecar_status[r.series_key] = status
             volume = sidecar.with_name(sidecar.name.removesuffix(".json") + ".nii.gz")
-            assert volume.exists() == (status == "ok")     # a failed series has no volume
+            # a failed series has no volume; a colour one is written for viewing
+            assert volume.exists() == (status in ("ok", "excluded:colour-image"))
     unassigned = sorted(dicom.loc[dicom["case_id"] == "", "status"])
     assert unassigned == ["failed:not-dicom"]
     summary = pd.read_csv(res / "qc" / "run_summary.tsv", sep="\t")
@@ -358,8 +362,10 @@ def test_corpus_workflow_hostile_values_and_privacy(corpus_run) -> None:
                        keep_default_na=False)
     assert len(wide) == len(rois) and sorted(wide["roi"]) == sorted(rois)
     assert wide["original_firstorder_Mean"].notna().all()
+    # key-named files: outputs, logs and Snakemake benchmark tables (benchmarks/<rule>/<key>.tsv)
     allowed = re.compile(r"^(c[0-9a-f]{12}|s[0-9a-f]{16}|p[0-9a-f]{16}|t[0-9a-f]{16})"
-                         r"(\.(json|nii\.gz|parquet|log))?$|^[a-z_]+(\.(tsv|csv|parquet|log))?$")
+                         r"(\.(json|nii\.gz|parquet|log|tsv))?$"
+                         r"|^[a-z_]+(\.(tsv|csv|parquet|log))?$")
     names = {part for p in res.rglob("*") for part in p.relative_to(res).parts}
     assert sorted(n for n in names if not allowed.match(n)) == []
     planted = ["Doe^Jane", "Doe_Jane", "BAD-ts", "BAD-4d", "BAD-charset", "passwd", KOREAN_NAME,

@@ -140,3 +140,24 @@ def test_rtstruct_outside_policy_skip_and_missing_image(tmp_path) -> None:
     failed = convert_source(source, out / "m.nii.gz", GeometrySettings(), str(out / "bad.json"))
     assert failed["status"] == "failed:image-missing-slice" and failed["rois"] == {}
     assert not list(out.glob("s0000000000000002_*"))
+
+
+def test_excluded_reason_keeps_its_kind_and_writes_no_volume(tmp_path) -> None:
+    """A reason of kind ``excluded`` (here a cine loop without patient coordinates) is recorded
+    as ``excluded:<reason>``, not ``failed:``; the error names no file."""
+    from radflow.dicom.synthetic_classic import (
+        FRAME_TIME,
+        US_MULTIFRAME_STORAGE,
+        write_classic_multiframe,
+    )
+
+    f = write_classic_multiframe(tmp_path / "Planted_Name" / "Planted^Name.dcm",
+                                 np.zeros((3, 4, 4), np.uint16), patient=PATIENT, study=STUDY,
+                                 series_uid=derived_uid("cine"), sop_class=US_MULTIFRAME_STORAGE,
+                                 modality="US", frame_increment_pointer=[FRAME_TIME],
+                                 attributes={"FrameTime": 40.0})
+    out = tmp_path / "s0000000000000001.nii.gz"
+    sidecar = convert_source(_source([f]), out, GeometrySettings())
+    assert sidecar["status"] == "excluded:cine-no-geometry"
+    assert sidecar["error"].startswith("file 1 of 1: ") and "Planted" not in sidecar["error"]
+    assert not out.exists()

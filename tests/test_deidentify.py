@@ -85,12 +85,27 @@ def test_deid_settings_from_config() -> None:
         deid_settings({"dates": "later"})
 
 
-def test_sheet_image_folder_is_refused_on_a_deidentified_tree(tmp_path) -> None:
+def test_sheet_image_folder_outside_dicom_root_is_refused(tmp_path) -> None:
+    """Sheet folders on a de-identified tree: tests/test_deid_sheet_folder.py."""
     (tmp_path / "img").mkdir()
     sheet = tmp_path / "sheet.tsv"
     sheet.write_text("subject\timage\tmask\nP1\timg\tm.nii.gz\n")
-    with pytest.raises(ConfigError, match="not supported with deidentify=true"):
-        crawl(None, sheet, b"k" * 32, CrawlSettings(), deidentified=Deidentified())
+    deidentified = Deidentified(source_root=str(tmp_path / "dicom"),
+                                sources_dir=str(tmp_path / "deid_sources"))
+    with pytest.raises(ConfigError, match=r"sheet\.tsv, row 1: the image folder is not inside "
+                                          r"dicom_root") as info:
+        crawl(None, sheet, b"k" * 32, CrawlSettings(), deidentified=deidentified)
+    assert "img" not in str(info.value).replace("image", "")
+
+
+def test_planted_scan_finds_dates_but_not_digits_inside_a_uid(tmp_path) -> None:
+    """The scan's one exception: an all-digit value inside a longer number (a keyed UID)."""
+    (tmp_path / "uid.dcm").write_bytes(b"UI,\x002.25.148162213964963725354083635151198211304")
+    (tmp_path / "da.dcm").write_bytes(b"\x10\x00\x30\x00DA\x08\x0019821130")
+    (tmp_path / "dt.txt").write_bytes(b"AcquisitionDateTime=19821130093000")
+    (tmp_path / "text.txt").write_bytes(b"born 19821130")
+    hits = find_planted(tmp_path, ["19821130"])
+    assert hits == ["da.dcm: '19821130'", "dt.txt: '19821130'", "text.txt: '19821130'"]
 
 
 # ------------------------------------------------------------------------------- workflow runs

@@ -93,9 +93,9 @@ def test_slice_spacing_failures(distances, reason):
 def test_slice_spacing_message_names_gap_index_and_expected():
     with pytest.raises(SeriesGeometryError) as info:
         check_slice_spacing(np.array([0.0, 3.0, 6.0, 12.0, 15.0]), rtol=0.01,
-                            labels=["a.dcm", "b.dcm", "c.dcm", "d.dcm", "e.dcm"])
+                            labels=[f"file {k} of 5" for k in range(1, 6)])
     message = str(info.value)
-    assert "slice gap 6 mm at sorted index 3 (d.dcm), expected 3 mm" in message
+    assert "slice gap 6 mm at sorted index 3 (file 4 of 5), expected 3 mm" in message
 
 
 def test_slice_spacing_within_tolerance_returns_mean_gap():

@@ -8,7 +8,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from mask_fixtures import PATIENT, STUDY, index_points, square, write_ct
+from mask_fixtures import PATIENT, STUDY, convert_and_pair, index_points, square, write_ct
 
 from radflow.convert import convert_source
 from radflow.crawl import crawl
@@ -18,8 +18,7 @@ from radflow.dicom.synthetic_masks import ContourSpec, RoiSpec, contours_from_ma
 from radflow.errors import DicomError, PairingError
 from radflow.io.atomic import write_json
 from radflow.io.nifti import read_image
-from radflow.pair import pair_one
-from radflow.settings import CrawlSettings, GeometrySettings, PairSettings
+from radflow.settings import CrawlSettings, GeometrySettings
 
 KEY = b"0123456789abcdef0123456789abcdef"
 GRID = Grid((8, 7, 4), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
@@ -160,21 +159,7 @@ def sts(testdata, tmp_path_factory):
     root = testdata / "sts_002_ct_mr_pet_rtstruct"
     out = tmp_path_factory.mktemp("sts")
     result = crawl(root, None, KEY, CrawlSettings(include_derived=True))
-    sidecars: dict[str, str] = {}
-    ordered = sorted(result.sources.values(), key=lambda s: s.kind in ("rtstruct", "seg"))
-    for src in ordered:
-        if src.row["status"] != "ok":
-            continue
-        record = {"series_key": src.series_key, "case_id": src.case_id, "kind": src.kind,
-                  "role": src.role, "files": src.files, "frames": src.frames, "mask": src.mask}
-        image = sidecars.get(src.mask["image_key"]) if src.mask else None
-        sidecar = convert_source(record, out / f"{src.series_key}.nii.gz", GeometrySettings(),
-                                 image)
-        write_json(out / f"{src.series_key}.json", sidecar)
-        sidecars[src.series_key] = str(out / f"{src.series_key}.json")
-    records = {p["roi"]: pair_one(p, sidecars.get(p["image_key"]), sidecars.get(p["mask_key"]),
-                                  PairSettings(), out / "r.nii.gz")
-               for p in result.pairs.to_dict("records")}
+    records = convert_and_pair(result, out)
     return root, result, records
 
 

@@ -100,5 +100,25 @@ def find_planted(root: Path, planted: Iterable[str], skip: Sequence[str] = ()) -
         for blob in readable_bytes(path):
             low = blob.lower()
             hits += [f"{rel}: {value!r}" for value, forms in needles.items()
-                     if any(f in low for f in forms)]
+                     if any(_contains(low, f) for f in forms)]
     return sorted(set(hits))
+
+
+#: A digit or a dot before a run of digits: the run is the inside of a longer number or of a
+#: UID. Keyed UIDs (``2.25.<39 random digits>``) contain any given 8-digit date now and then
+#: (a de-identified SOPInstanceUID ``2.25.1481…1511982113041`` held the planted birth date
+#: ``19821130``). A DA/DT value, an ID or a text always starts after a non-digit (a length
+#: field, a backslash, a space), so a real leak is still found.
+_INSIDE_NUMBER = re.compile(rb"[0-9.]$")
+
+
+def _contains(blob: bytes, form: bytes) -> bool:
+    """Whether ``form`` occurs in ``blob``; an all-digit form only where it starts a number."""
+    if not form.isdigit():
+        return form in blob
+    start = blob.find(form)
+    while start >= 0:
+        if start == 0 or not _INSIDE_NUMBER.search(blob[start - 1:start]):
+            return True
+        start = blob.find(form, start + 1)
+    return False

@@ -15,7 +15,11 @@ build the volume and write
     job leaves no sidecar and the job re-runs.
 
 A series that violates a geometry rule gets ``failed:<reason>`` in its sidecar and no volume: a
-wrong volume is never written.
+wrong volume is never written. A colour (RGB) series is written as an RGB NIfTI (``DT_RGB24``)
+with the status ``excluded:colour-image``: it can be viewed, and the pair and extract stages skip
+it (radiomics needs grey values; :mod:`radflow.dicom.colour`). Messages (log lines, ``error``)
+name the source by its pseudonymous key and files by their position in the series, never by
+file or folder name.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import SimpleITK as sitk
 
 from radflow import __version__
 from radflow.convert_masks import MASK_KINDS, convert_mask_object
+from radflow.dicom.colour import COLOUR_REASON, is_colour, write_colour_nifti
+from radflow.dicom.reasons import reason_kind
 from radflow.dicom.sidecar import acquisition_sidecar
 from radflow.dicom.volume import read_series
 from radflow.errors import PairingError, RadflowError
@@ -79,7 +85,8 @@ def convert_source(source: dict[str, Any], nifti_path: Path, settings: GeometryS
     RTSTRUCT and SEG sources (``kind`` ``rtstruct`` / ``seg``) are built on the grid recorded
     in ``image_sidecar`` and give one NIfTI per ROI beside ``nifti_path``
     (:mod:`radflow.convert_masks`). Per-source problems are returned as
-    ``status = "failed:<reason>"``; they are not raised.
+    ``status = "failed:<reason>"`` (``excluded:<reason>`` for a reason of that kind); they are
+    not raised. A colour DICOM series is written and gets ``excluded:colour-image``.
     """
     key = source["series_key"]
     if source["kind"] in MASK_KINDS:
@@ -104,12 +111,21 @@ def convert_source(source: dict[str, Any], nifti_path: Path, settings: GeometryS
             else:
                 image = sitk.Cast(image, sitk.sitkFloat32)
             sidecar["acquisition"] = {}
-        sidecar["voxel_hash"] = write_nifti(nifti_path, image)
-        sidecar.update(status="ok", nifti=nifti_path.name, grid=_grid(image))
+        if is_colour(image):
+            sidecar["voxel_hash"] = write_colour_nifti(nifti_path, image)
+            sidecar.update(status=f"excluded:{COLOUR_REASON}", nifti=nifti_path.name,
+                           grid=_grid(image),
+                           error="colour (RGB) image: written for viewing; radiomics needs "
+                                 "grey values, so pairing and extraction skip it")
+            log.warning("convert %s: excluded:%s (written as RGB)", key, COLOUR_REASON)
+        else:
+            sidecar["voxel_hash"] = write_nifti(nifti_path, image)
+            sidecar.update(status="ok", nifti=nifti_path.name, grid=_grid(image))
     except RadflowError as exc:
-        log.warning("convert %s: failed:%s: %s", key, exc.reason, exc)
+        status = f"{reason_kind(exc.reason) or 'failed'}:{exc.reason}"
+        log.warning("convert %s: %s: %s", key, status, exc)
         nifti_path.unlink(missing_ok=True)
-        sidecar.update(status=f"failed:{exc.reason}", error=str(exc))
+        sidecar.update(status=status, error=str(exc))
     except Exception as exc:  # a radflow bug must not stop the cohort: record it, log the trace
         # The message is left out of the sidecar: it could quote a header value.
         log.exception("convert %s: failed:internal-error (%s)", key, type(exc).__name__)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from radflow.dicom.frames import FrameHeader
+from radflow.dicom.frames import FrameHeader, frame_labels
 from radflow.dicom.headers import read_dataset
 from radflow.dicom.pixels import decode_pixels, transfer_syntax
 from radflow.dicom.records import FileInfo
@@ -86,7 +86,7 @@ def resolve_duplicate_instances(infos: Sequence[FileInfo], where: dict[Path, str
     infos
         The files of one series, sorted by path.
     where
-        A name for each file in messages.
+        A name for each file in messages (its position in the series, never its file name).
 
     Returns
     -------
@@ -132,7 +132,7 @@ def resolve_same_position(frames: Sequence[FrameHeader], positions: Sequence[Has
     positions
         A hashable position key per slice.
     where
-        A name for each file in messages.
+        A name for each file in messages (its position in the series, never its file name).
 
     Returns
     -------
@@ -151,16 +151,17 @@ def resolve_same_position(frames: Sequence[FrameHeader], positions: Sequence[Has
     for i, key in enumerate(positions):
         by_position[key].append(i)
     dropped: set[int] = set()
+    labels = frame_labels(frames, where)
     for group in by_position.values():
         first = frames[group[0]]
         for i in group[1:]:
             other = frames[i]
             if first.frame is not None or other.frame is not None:
-                raise DicomError(f"frames {first.label} and {other.label} share a position and "
+                raise DicomError(f"{labels[group[0]]} and {labels[i]} share a position and "
                                  "nothing (echo, b-value, time point, acquisition) tells them "
                                  "apart", reason="conflicting-duplicates")
             if not same_image(first, other):
-                raise DicomError(f"{where[other.file]} and {where[first.file]} share a slice "
+                raise DicomError(f"{labels[i]} and {labels[group[0]]} share a slice "
                                  "position with different content, and nothing (echo, b-value, "
                                  "time point, acquisition) tells them apart",
                                  reason="conflicting-duplicates")

@@ -1,19 +1,24 @@
 """Per-slice geometry and rescale of image objects, and the geometry check on them.
 
 :func:`frame_headers` gives one :class:`FrameHeader` per slice: from the top-level attributes of a
-single-frame image, or per frame of an enhanced multi-frame image from its functional groups
+single-frame image, per frame of an enhanced multi-frame image from its functional groups
 (Plane Position, Plane Orientation, Pixel Measures, Pixel Value Transformation; per-frame wins over
-shared, shared over top level). :func:`frames_geometry` runs the one geometry check
+shared, shared over top level), or per frame of a classic multi-frame object as
+:mod:`radflow.dicom.multiframe` decides. :func:`frames_geometry` runs the one geometry check
 (:func:`radflow.dicom.geometry.check_series_geometry`) on them; the crawl (headers only) and the
 convert stage (full read) both call it.
+
+Messages name slices by the position of their file in the series' sorted file list and their
+frame number (``file 3 of 120``, ``file 1 of 1, frame 7``; :mod:`radflow.dicom.naming`), never
+by file name.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,8 @@ from radflow.dicom.headers import (
     get_value,
     number_of_frames,
 )
+from radflow.dicom.multiframe import classic_frame_geometry
+from radflow.dicom.naming import file_labels, frame_label
 from radflow.errors import DicomError
 from radflow.settings import GeometrySettings
 
@@ -60,6 +67,9 @@ class FrameHeader:
         SOPInstanceUID of the file.
     dims
         Echo, b-value, time point and acquisition of the slice (4-D splits).
+    position_source
+        ``""`` when the position is read from the file for this slice; else how it was derived
+        (a key of :data:`radflow.dicom.multiframe.POSITION_SOURCES`).
     """
 
     file: Path
@@ -74,12 +84,16 @@ class FrameHeader:
     rescale_type: str = ""
     sop_instance: str = ""
     dims: FrameDimensions = field(default_factory=FrameDimensions)
+    position_source: str = ""
 
-    @property
-    def label(self) -> str:
-        """File name, with the frame number for multi-frame files (for messages)."""
-        name = self.file.name
-        return name if self.frame is None else f"{name}[frame {self.frame + 1}]"
+
+def frame_labels(frames: Sequence[FrameHeader], where: Mapping[Path, str] | None = None) \
+        -> list[str]:
+    """How messages name each slice: ``where[file]`` (default: the position of the file in the
+    sorted files of ``frames``), with the frame number for multi-frame files."""
+    if where is None:
+        where = file_labels(f.file for f in frames)
+    return [frame_label(where.get(f.file, "a file"), f.frame) for f in frames]
 
 
 def _fg_item(group: Any, sequence: str) -> Dataset | None:
@@ -113,16 +127,20 @@ def _rescale(ds: Dataset, keyword: str) -> float | None:
 def frame_headers(ds: Dataset, path: str | os.PathLike[str]) -> list[FrameHeader]:
     """Per-slice geometry and rescale of an image object.
 
-    Single-frame objects give one :class:`FrameHeader` from the top-level attributes. Multi-frame
-    objects give one per frame from the per-frame and shared functional groups (Plane Position,
-    Plane Orientation, Pixel Measures, Pixel Value Transformation; per-frame wins over shared,
-    shared over top level).
+    Single-frame objects give one :class:`FrameHeader` from the top-level attributes. Enhanced
+    multi-frame objects give one per frame from the per-frame and shared functional groups
+    (Plane Position, Plane Orientation, Pixel Measures, Pixel Value Transformation; per-frame
+    wins over shared, shared over top level). Classic multi-frame objects (no per-frame
+    functional groups) give one per frame as :func:`radflow.dicom.multiframe.
+    classic_frame_geometry` decides.
 
     Raises
     ------
     DicomError
-        ``unsupported-multiframe`` for a multi-frame object without per-frame plane positions
-        (classic NM/US/XA/SC multi-frame).
+        ``unsupported-multiframe`` (per-frame functional groups that do not match the number of
+        frames, or a classic multi-frame object whose frames cannot be placed: the message names
+        the missing attributes), ``nm-projection`` and ``cine-no-geometry`` (kind
+        ``excluded``). Messages name no file.
     """
     path = Path(path)
     rows, cols = get_int(ds, "Rows") or 0, get_int(ds, "Columns") or 0
@@ -133,14 +151,30 @@ def frame_headers(ds: Dataset, path: str | os.PathLike[str]) -> list[FrameHeader
     top = top_level_dimensions(ds)
     if n_frames == 1 and not per_frame:
         return [_frame(path, None, ds, [shared], rows, cols, top)]
-    if not per_frame or len(per_frame) != n_frames:
+    if not per_frame:
+        return _classic_frames(path, ds, n_frames, shared, rows, cols, top)
+    if len(per_frame) != n_frames:
         raise DicomError(
-            f"{path.name}: multi-frame object with {n_frames} frames and "
-            f"{len(per_frame) if per_frame else 0} per-frame functional group items; only "
-            "enhanced objects with per-frame plane positions are supported",
-            reason="unsupported-multiframe")
+            f"multi-frame object with {n_frames} frames and {len(per_frame)} per-frame "
+            "functional group items (PerFrameFunctionalGroupsSequence (5200,9230)); one item "
+            "per frame is needed", reason="unsupported-multiframe")
     return [_frame(path, k, ds, [per_frame[k], shared], rows, cols, top)
             for k in range(n_frames)]
+
+
+def _classic_frames(path: Path, ds: Dataset, n_frames: int, shared: Dataset | None, rows: int,
+                    cols: int, top: FrameDimensions) -> list[FrameHeader]:
+    geometry = classic_frame_geometry(ds, n_frames, shared)
+    base = _frame(path, 0, ds, [shared], rows, cols, top)
+    out = []
+    for k, position in enumerate(geometry.positions):
+        dims = top
+        if geometry.time_points is not None:
+            dims = replace(top, temporal_position=geometry.time_points[k])
+        out.append(replace(base, frame=k, position=position, orientation=geometry.orientation,
+                           pixel_spacing=geometry.pixel_spacing, dims=dims,
+                           position_source=geometry.source))
+    return out
 
 
 def _frame(path: Path, frame: int | None, ds: Dataset, groups: list[Dataset | None], rows: int,
@@ -177,8 +211,12 @@ def _frame(path: Path, frame: int | None, ds: Dataset, groups: list[Dataset | No
 
 
 def frames_geometry(frames: Sequence[FrameHeader], settings: GeometrySettings,
-                    single_slice_spacing: float | None = None) -> SeriesGeometry:
+                    single_slice_spacing: float | None = None,
+                    where: Mapping[Path, str] | None = None) -> SeriesGeometry:
     """Run the one geometry check on slices; ``order`` indexes ``frames``.
+
+    ``where`` names each file in messages (default: its position among the files of
+    ``frames``; see :func:`frame_labels`).
 
     Raises
     ------
@@ -191,15 +229,16 @@ def frames_geometry(frames: Sequence[FrameHeader], settings: GeometrySettings,
         np.array([f.pixel_spacing for f in frames], dtype=float).reshape(-1, 2),
         np.array([(f.rows, f.cols) for f in frames], dtype=np.int64).reshape(-1, 2),
         settings,
-        labels=[f.label for f in frames],
+        labels=frame_labels(frames, where),
         single_slice_spacing=single_slice_spacing,
     )
 
 
-def check_rescale(frames: Sequence[FrameHeader]) -> None:
+def check_rescale(frames: Sequence[FrameHeader], where: Mapping[Path, str] | None = None) -> None:
     """Check every slice's rescale: finite slope (not 0) and intercept, one RescaleType.
 
-    Slices without RescaleType do not conflict with slices that have one.
+    Slices without RescaleType do not conflict with slices that have one. ``where`` names each
+    file in messages, as for :func:`frames_geometry`.
 
     Raises
     ------
@@ -208,16 +247,18 @@ def check_rescale(frames: Sequence[FrameHeader]) -> None:
         ``inconsistent-rescale-type`` (e.g. HU and US in one series), naming the first
         offending slice.
     """
-    for f in frames:
+    labels = frame_labels(frames, where)
+    for f, label in zip(frames, labels, strict=True):
         if not (math.isfinite(f.slope) and math.isfinite(f.intercept)) or f.slope == 0:
-            raise DicomError(f"{f.label}: RescaleSlope (0028,1053) / RescaleIntercept (0028,1052) "
+            raise DicomError(f"{label}: RescaleSlope (0028,1053) / RescaleIntercept (0028,1052) "
                              "not a finite number (or slope 0)", reason="invalid-rescale")
-    typed = [f for f in frames if f.rescale_type]  # absent = the modality's default unit
-    odd = next((f for f in typed if f.rescale_type != typed[0].rescale_type), None)
+    typed = [k for k, f in enumerate(frames) if f.rescale_type]  # absent = the default unit
+    first = typed[0] if typed else 0
+    odd = next((k for k in typed if frames[k].rescale_type != frames[first].rescale_type), None)
     if odd is not None:
-        raise DicomError(f"{odd.label}: RescaleType (0028,1054) {odd.rescale_type} differs from "
-                         f"{typed[0].label} ({typed[0].rescale_type})",
+        raise DicomError(f"{labels[odd]}: RescaleType (0028,1054) {frames[odd].rescale_type} "
+                         f"differs from {labels[first]} ({frames[first].rescale_type})",
                          reason="inconsistent-rescale-type")
 
 
-__all__ = ["FrameHeader", "check_rescale", "frame_headers", "frames_geometry"]
+__all__ = ["FrameHeader", "check_rescale", "frame_headers", "frame_labels", "frames_geometry"]

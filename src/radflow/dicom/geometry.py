@@ -166,7 +166,7 @@ def check_slice_spacing(distances: np.ndarray, rtol: float,
     rtol
         Largest allowed relative deviation of any gap from the median gap.
     labels
-        Optional name of each sorted slice (file name) for messages.
+        Optional name of each sorted slice for messages (``file 3 of 120``; never a file name).
 
     Raises
     ------
@@ -250,7 +250,8 @@ def check_series_geometry(
     settings
         Tolerances.
     labels
-        Name of each input slice (file name, ``file.dcm[frame 3]``) used in messages.
+        Name of each input slice used in messages (``file 3 of 120``, ``file 1 of 1, frame 3``;
+        never a file name, see :mod:`radflow.dicom.naming`).
     single_slice_spacing
         z spacing to report for a one-slice series (e.g. SliceThickness); default 1.0.
 

@@ -19,7 +19,9 @@ anything else is ``not-dicom``. pydicom stops silently at the end of a short fil
 is detected here: the last element read must end exactly at the end of the file, and when
 reading stopped before the pixel data, the pixel data element must fit in the file.
 Value validation is disabled while reading (pydicom's validation warnings quote values, which
-could be names) and pydicom warnings are captured and counted at DEBUG level.
+could be names) and pydicom warnings are captured and counted at DEBUG level. Messages name no
+file at all: the caller knows the file's position in its series and adds it
+(:mod:`radflow.dicom.naming`).
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ class TruncatedFileError(PartialFileError):
 def quiet_pydicom(path: Path | None = None) -> Iterator[list[warnings.WarningMessage]]:
     """Disable pydicom value validation and capture its warnings (counted at DEBUG level).
 
-    Yields the list the captured warnings are appended to.
+    ``path`` is accepted for the callers' convenience and never logged (file names can hold
+    patient names). Yields the list the captured warnings are appended to.
     """
     with warnings.catch_warnings(record=True) as caught, \
             pydicom_config.disable_value_validation():
@@ -84,8 +87,7 @@ def quiet_pydicom(path: Path | None = None) -> Iterator[list[warnings.WarningMes
         yield caught
     if caught:
         kinds = sorted({w.category.__name__ for w in caught})
-        logger.debug("%d pydicom warning(s) (%s) reading %s", len(caught), ", ".join(kinds),
-                     path.name if path is not None else "dataset")
+        logger.debug("%d pydicom warning(s) (%s) while reading", len(caught), ", ".join(kinds))
 
 
 def read_header(path: str | os.PathLike[str]) -> tuple[Dataset, bool]:
@@ -102,8 +104,9 @@ def read_header(path: str | os.PathLike[str]) -> tuple[Dataset, bool]:
     ------
     InputFileError
         Reason ``empty-file``, ``not-dicom``, ``truncated`` (a :class:`TruncatedFileError`),
-        ``missing-sop-class-uid`` or ``unreadable`` (any other read error); the message names
-        the file only.
+        ``missing-sop-class-uid`` or ``unreadable`` (any other read error). The message names
+        no file (file names can hold patient names): callers add the file's position in its
+        series (:func:`radflow.dicom.naming.named`).
     """
     return _read(Path(path), pixels=False)
 
@@ -117,12 +120,12 @@ def _read(path: Path, *, pixels: bool) -> tuple[Dataset, bool]:
     try:
         size = path.stat().st_size
         if size == 0:
-            raise InputFileError(f"{path.name}: empty file", reason="empty-file")
+            raise InputFileError("empty file", reason="empty-file")
         fp = path.open("rb")
     except InputFileError:
         raise
     except OSError as exc:
-        raise InputFileError(f"{path.name}: cannot be read ({type(exc).__name__})",
+        raise InputFileError(f"cannot be read ({type(exc).__name__})",
                              reason="unreadable") from exc
     with fp:
         try:
@@ -132,16 +135,16 @@ def _read(path: Path, *, pixels: bool) -> tuple[Dataset, bool]:
                 except InvalidDicomError:
                     fp.seek(0)
                     if fp.read(2) not in _RAW_STARTS:
-                        raise InputFileError(f"{path.name}: not a DICOM file (no DICM prefix)",
+                        raise InputFileError("not a DICOM file (no DICM prefix)",
                                              reason="not-dicom") from None
                     fp.seek(0)
                     ds = pydicom.dcmread(fp, stop_before_pixels=not pixels, force=True)
                     if "SOPClassUID" not in ds:
-                        raise InputFileError(f"{path.name}: not a DICOM file (no DICM prefix "
+                        raise InputFileError("not a DICOM file (no DICM prefix "
                                              "and no SOPClassUID)", reason="not-dicom") from None
                 try:
                     if any("End of file" in str(w.message) for w in caught):
-                        raise InputFileError(f"{path.name}: truncated (end of file inside an "
+                        raise InputFileError("truncated (end of file inside an "
                                              "element)", reason="truncated")
                     has_pixels = _check_complete(ds, fp, size, path)
                 except InputFileError as exc:
@@ -150,18 +153,18 @@ def _read(path: Path, *, pixels: bool) -> tuple[Dataset, bool]:
         except InputFileError:
             raise
         except EOFError as exc:
-            raise TruncatedFileError(f"{path.name}: truncated ({type(exc).__name__})") from exc
+            raise TruncatedFileError(f"truncated ({type(exc).__name__})") from exc
         except Exception as exc:  # pydicom raises many types (often OSError) on malformed input
             tag, uid = _failing_tag(path)
             if tag is not None and tag.is_private:
-                raise PartialFileError(f"{path.name}: private element {tag} cannot be parsed "
+                raise PartialFileError(f"private element {tag} cannot be parsed "
                                        f"({type(exc).__name__}); the rest of the file is hidden "
                                        "behind it", reason="unreadable-private-data",
                                        series_uid=uid) from exc
-            raise InputFileError(f"{path.name}: malformed DICOM ({type(exc).__name__})",
+            raise InputFileError(f"malformed DICOM ({type(exc).__name__})",
                                  reason="unreadable") from exc
     if "SOPClassUID" not in ds and not _media_sop_class(ds):
-        raise InputFileError(f"{path.name}: no SOPClassUID (0008,0016)",
+        raise InputFileError("no SOPClassUID (0008,0016)",
                              reason="missing-sop-class-uid")
     ds._radflow_charset_qc = correct_charset(ds)
     return ds, has_pixels
@@ -208,7 +211,7 @@ def _check_complete(ds: Dataset, fp: Any, size: int, path: Path) -> bool:
         fp.seek(0)
         return any(t in pydicom.dcmread(fp, force=True) for t in _PIXEL_TAGS)
     pos = fp.tell()
-    truncated = f"{path.name}: truncated (file ends inside a data element)"
+    truncated = "truncated (file ends inside a data element)"
     if pos < size:  # stopped before a pixel data element: it must fit in the file
         implicit, little = ds.original_encoding
         head = fp.read(12)
@@ -225,12 +228,12 @@ def _check_complete(ds: Dataset, fp: Any, size: int, path: Path) -> bool:
         else:
             length, header = struct.unpack(endian + "H", head[6:8])[0], 8
         if length != _UNDEFINED_LENGTH and pos + header + length > size:
-            raise InputFileError(f"{path.name}: truncated (pixel data needs {length} bytes, "
+            raise InputFileError(f"truncated (pixel data needs {length} bytes, "
                                  f"{max(size - pos - header, 0)} present)", reason="truncated")
         return True
     tags = list(ds.keys())
     if not tags:
-        raise InputFileError(f"{path.name}: truncated (no data set after the file meta "
+        raise InputFileError("truncated (no data set after the file meta "
                              "information)", reason="truncated")
     last = ds.get_item(max(tags))
     if isinstance(last, RawDataElement) and last.length != _UNDEFINED_LENGTH \

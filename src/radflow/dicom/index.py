@@ -24,8 +24,11 @@ Decisions
   rules of :mod:`radflow.dicom.series` (duplicates, exclusions, 4-D splits, geometry).
 * Character sets: non-conformant SpecificCharacterSet values are corrected when a file is read
   (:mod:`radflow.dicom.charset`); corrections and decoding problems become QC warnings of the
-  record (``qc``), logged as warnings. Messages and logs name files by their file name, never by
-  their folders (archives are often organised by patient name).
+  record (``qc``), logged as warnings.
+* Messages and logs never name a file or folder (archives are often organised by patient name,
+  and file names can hold one): a file of a series is ``file 3 of 120``, its position in the
+  series' sorted file list (:mod:`radflow.dicom.naming`); a record of one unreadable file is
+  that file, so its message names none.
 """
 
 from __future__ import annotations
@@ -136,7 +139,7 @@ def index_files(paths: Sequence[str | os.PathLike[str]], settings: CrawlSettings
         try:
             info = _file_info(path)
         except InputFileError as exc:
-            logger.info("unreadable file %s: %s", path.name, exc.reason)
+            logger.info("a file cannot be read: %s", exc.reason)
             uid = exc.series_uid if isinstance(exc, PartialFileError) else ""
             if uid:
                 broken[uid].append((path, str(exc), exc.reason))
@@ -151,7 +154,7 @@ def index_files(paths: Sequence[str | os.PathLike[str]], settings: CrawlSettings
             singles.append(_single(info, "excluded:dicomdir", "DICOMDIR (media directory)"))
         elif not info.series_uid:
             singles.append(_single(info, "failed:missing-series-uid",
-                                   f"{path.name}: no SeriesInstanceUID (0020,000E)"))
+                                   "no SeriesInstanceUID (0020,000E)"))
         else:
             groups[info.series_uid].append(info)
     series = [record
@@ -210,8 +213,8 @@ def _file_info(path: Path) -> FileInfo:
             info = _summarise(ds, path, has_pixels)
             decode_text_values(ds)
         except Exception as exc:  # a value pydicom parsed but radflow cannot use: record it
-            raise InputFileError(f"{path.name}: header cannot be interpreted "
-                                 f"({type(exc).__name__})", reason="unreadable") from exc
+            raise InputFileError(f"header cannot be interpreted ({type(exc).__name__})",
+                                 reason="unreadable") from exc
     info.qc = tuple(sorted(set(charset_qc(ds)) | set(charset_warnings(caught))))
     return info
 
@@ -238,6 +241,7 @@ def _summarise(ds: Dataset, path: Path, has_pixels: bool) -> FileInfo:
         cols=get_int(ds, "Columns"),
         photometric=get_str(ds, "PhotometricInterpretation").upper(),
         samples=get_int(ds, "SamplesPerPixel"),
+        bits_allocated=get_int(ds, "BitsAllocated"),
         n_frames=n_frames,
         multiframe=n_frames > 1 or "PerFrameFunctionalGroupsSequence" in ds,
         has_pixels=has_pixels,

@@ -55,10 +55,23 @@ REASONS: dict[str, tuple[str, str, str]] = {
                                "hold different content"),
     "missing-pixel-data": (FAILED, "crawl/convert", "no Pixel Data (7FE0,0010)"),
     "unsupported-photometric": (FAILED, "crawl/convert",
-                                "not MONOCHROME1/MONOCHROME2 with one sample per pixel"),
+                                "not MONOCHROME1/2 with one sample per pixel nor 8-bit RGB / "
+                                "YBR_FULL / YBR_FULL_422 / YBR_RCT / YBR_ICT (e.g. PALETTE "
+                                "COLOR, 16-bit colour), or colour and monochrome in one series"),
     "unsupported-multiframe": (FAILED, "crawl/convert",
-                               "classic multi-frame object without per-frame plane positions "
-                               "(NM, US, XA)"),
+                               "multi-frame object whose frames cannot be placed: no per-frame "
+                               "plane positions and no NM reconstruction or single plane "
+                               "position with a slice spacing (the message names what is "
+                               "missing)"),
+    "nm-projection": (EXCLUDED, "crawl/convert",
+                      "NM multi-frame object that is not a reconstructed volume (ImageType "
+                      "value 3 STATIC, WHOLE BODY, DYNAMIC, GATED, TOMO, GATED TOMO: planar "
+                      "images or projections)"),
+    "cine-no-geometry": (EXCLUDED, "crawl/convert",
+                         "multi-frame cine object (Frame Increment Pointer: Frame Time / Frame "
+                         "Time Vector; US, XA, RF loops) without ImagePositionPatient / "
+                         "ImageOrientationPatient: frames are time points without patient "
+                         "coordinates"),
     "invalid-rescale": (FAILED, "crawl/convert",
                         "RescaleSlope/RescaleIntercept not a finite number, or slope 0"),
     "inconsistent-rescale-type": (FAILED, "crawl/convert",
@@ -95,6 +108,9 @@ REASONS: dict[str, tuple[str, str, str]] = {
     "unsupported-modality-lut": (FAILED, "convert",
                                  "Modality LUT Sequence instead of RescaleSlope/Intercept"),
     "non-finite-values": (FAILED, "convert", "NaN or infinite voxel values after rescale"),
+    "colour-image": (EXCLUDED, "convert",
+                     "a colour (RGB) series: its NIfTI is written (RGB24) for viewing, but "
+                     "radiomics needs grey values, so pairing and extraction skip it"),
     # --- radflow itself -------------------------------------------------------------------------
     "internal-error": (FAILED, "crawl/convert",
                        "an unexpected error while checking one series (a radflow bug: please "
@@ -114,6 +130,11 @@ QC_WARNINGS: dict[str, str] = {
                                 "identical content were read once",
     "unreadable-file-in-folder": "a file in one of the series' folders could not be read and "
                                  "names no series: it may be a lost slice",
+    "colour-image": "a colour (RGB) series: converted, then excluded from pairing and "
+                    "extraction (convert status excluded:colour-image)",
+    "frame-positions-assumed": "the frames of a classic multi-frame object were placed by an "
+                               "assumption (one plane position, frames stacked along the "
+                               "normal at SpacingBetweenSlices or SliceThickness)",
 }
 
 _FAMILIES = ("non-image", "modality")

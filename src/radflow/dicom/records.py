@@ -55,7 +55,9 @@ class SeriesRecord:
     multiframe
         Whether any file holds more than one frame or uses per-frame functional groups.
     message
-        Why the status is not ``ok`` (file names and the rule broken, never patient data).
+        Why the status is not ``ok``: the rule broken and the files by their position in the
+        series' sorted file list (``file 3 of 120``), never file or folder names, UIDs or
+        patient data.
     split
         Suffix naming one 3-D volume of a series that holds several (``_t03``, ``_b800``,
         ``_e2``; see :mod:`radflow.dicom.dimensions`); empty for an ordinary series. It is part
@@ -137,6 +139,7 @@ class FileInfo:
     frames: list[FrameHeader] = field(default_factory=list)
     frames_error: DicomError | None = None
     qc: tuple[str, ...] = ()
+    bits_allocated: int | None = None
 
 
 __all__ = ["FileInfo", "SeriesRecord"]

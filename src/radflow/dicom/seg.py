@@ -29,7 +29,6 @@ import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import highdicom as hd
 import numpy as np
@@ -37,6 +36,7 @@ from pydicom.dataset import Dataset
 
 from radflow.dicom.grid import Grid, frame_corner_points
 from radflow.dicom.headers import get_floats, get_int, get_str, quiet_pydicom
+from radflow.dicom.naming import exception_detail
 from radflow.dicom.rtstruct import Raster
 from radflow.errors import DicomError, PairingError
 from radflow.settings import OUTSIDE_POLICIES
@@ -244,7 +244,7 @@ def iter_seg_masks(path: str | os.PathLike[str], grid: Grid, labels: Sequence[in
         try:
             seg = hd.seg.segread(path)
         except Exception as exc:  # highdicom/pydicom raise many types on malformed objects
-            raise DicomError(f"SEG {name}: cannot be read ({_describe(exc, path)})",
+            raise DicomError(f"SEG {name}: cannot be read ({exception_detail(exc, path)})",
                              reason="invalid-seg") from exc
         fractional = seg.segmentation_type == hd.seg.SegmentationTypeValues.FRACTIONAL
     target = hd.VolumeGeometry(_highdicom_affine(grid), list(grid.shape), "PATIENT")
@@ -255,7 +255,7 @@ def iter_seg_masks(path: str | os.PathLike[str], grid: Grid, labels: Sequence[in
                                         rescale_fractional=True, allow_missing_positions=True)
             except Exception as exc:  # not a regularly spaced volume, unknown segment, ...
                 raise DicomError(f"SEG {name}, segment {label}: cannot be read as a volume "
-                                 f"({_describe(exc, path)})", reason="invalid-seg") from exc
+                                 f"({exception_detail(exc, path)})", reason="invalid-seg") from exc
         array = np.asarray(volume.array)
         inside = (array >= threshold) if fractional else (array > 0)
         inside = inside.reshape(inside.shape[:3])  # one segment: drop the channel axis
@@ -271,16 +271,6 @@ def iter_seg_masks(path: str | os.PathLike[str], grid: Grid, labels: Sequence[in
         if lost:
             raster.qc["voxels-outside-image"] = lost
         yield label, raster
-
-
-def _describe(exc: Exception, path: str | os.PathLike[str]) -> str:
-    """The exception's type and message, without the message when it could name the file's
-    folders (archives are often organised by patient name)."""
-    text = " ".join(str(exc).split())[:200]
-    parts = [p for p in Path(path).parts if len(p) > 2]
-    if not text or "/" in text or "\\" in text or any(p in text for p in parts):
-        return type(exc).__name__
-    return f"{type(exc).__name__}: {text}"
 
 
 def outside_problem(raster: Raster, policy: str, name: str) -> None:

@@ -10,8 +10,11 @@ Checks, first match wins (reasons: :mod:`radflow.dicom.reasons`):
    ``crawl.include_derived``), ``excluded:modality-*``;
 4. files sharing a SOPInstanceUID: identical copies are read once, different ones are
    ``failed:conflicting-duplicates`` (:mod:`radflow.dicom.duplicates`);
-5. ``failed:missing-pixel-data``, ``failed:unsupported-photometric``,
-   ``failed:unsupported-multiframe``, ``failed:invalid-rescale``,
+5. ``failed:missing-pixel-data``, ``failed:unsupported-photometric`` (a colour series is
+   ``ok`` with QC ``colour-image``: :mod:`radflow.dicom.colour`), the multi-frame decisions of
+   :mod:`radflow.dicom.multiframe` (``failed:unsupported-multiframe``,
+   ``excluded:nm-projection``, ``excluded:cine-no-geometry``; frames placed by an assumption
+   get QC ``frame-positions-assumed``), ``failed:invalid-rescale``,
    ``failed:inconsistent-rescale-type``;
 6. slices sharing positions: split into volumes by echo / b-value / time point / acquisition
    (:mod:`radflow.dicom.dimensions`; one record per volume, ``split`` = ``_e2`` ...), else
@@ -20,6 +23,9 @@ Checks, first match wins (reasons: :mod:`radflow.dicom.reasons`):
 7. per volume: ``excluded:too-few-slices``, then the geometry check shared with the convert stage
    (:func:`radflow.dicom.frames.frames_geometry`), which may plan a resampling when the cohort's
    policy allows it.
+
+Messages name files by their position in the series' sorted file list (``file 3 of 120``),
+never by file or folder name (:mod:`radflow.dicom.naming`).
 """
 
 from __future__ import annotations
@@ -30,9 +36,12 @@ from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
+from radflow.dicom.colour import COLOUR_REASON, pixel_kind
 from radflow.dicom.dimensions import plan_split
 from radflow.dicom.duplicates import resolve_duplicate_instances, resolve_same_position
 from radflow.dicom.frames import FrameHeader, check_rescale, frames_geometry
+from radflow.dicom.multiframe import POSITION_SOURCES
+from radflow.dicom.naming import file_labels, uid_name
 from radflow.dicom.reasons import reason_kind
 from radflow.dicom.records import FileInfo, SeriesRecord
 from radflow.dicom.resample import resampled_label
@@ -75,14 +84,17 @@ def build_records(uid: str, infos: Sequence[FileInfo],
         ``unreadable-private-data``): the series fails with the first one's reason.
     """
     all_files = tuple(sorted([i.path for i in infos] + [b[0] for b in broken], key=str))
-    where = {p: f"file {k + 1} ({p.name})" for k, p in enumerate(all_files)}
-    if not infos:
-        return [SeriesRecord(series_uid=uid, status=f"failed:{broken[0][2]}", files=all_files,
-                             n_instances=len(all_files), message=broken[0][1])]
-    builder = _Builder(uid, list(infos), all_files)
+    where = file_labels(all_files)
     if broken:
-        return [builder.record(f"failed:{broken[0][2]}",
-                               f"{len(broken)} file(s) readable only in part: {broken[0][1]}")]
+        path, message, reason = broken[0]
+        message = (f"{len(broken)} file(s) readable only in part; first {where[path]}: "
+                   f"{message}")
+        if not infos:
+            logger.info("series of %d file(s): failed:%s (%s)", len(all_files), reason, message)
+            return [SeriesRecord(series_uid=uid, status=f"failed:{reason}", files=all_files,
+                                 n_instances=len(all_files), message=message)]
+        return [_Builder(uid, list(infos), all_files, where).record(f"failed:{reason}", message)]
+    builder = _Builder(uid, list(infos), all_files, where)
     try:
         _check_class(builder.infos, where)
         _check_exclusions(builder.infos, settings)
@@ -91,9 +103,12 @@ def build_records(uid: str, infos: Sequence[FileInfo],
             builder.qc.add("duplicate-files-ignored")
             builder.infos = kept
             builder.files = tuple(sorted((i.path for i in kept), key=str))
-        _check_content(builder.infos, settings)
+        if _check_content(builder.infos, where) == "colour":
+            builder.qc.add(COLOUR_REASON)
         frames = [f for i in builder.infos for f in i.frames]
-        check_rescale(frames)
+        if any(POSITION_SOURCES.get(f.position_source, (False,))[0] for f in frames):
+            builder.qc.add("frame-positions-assumed")
+        check_rescale(frames, where)
         groups = _groups(frames, builder, where, settings)
     except DicomError as exc:
         return [builder.record(_status(exc.reason), str(exc))]
@@ -103,7 +118,7 @@ def build_records(uid: str, infos: Sequence[FileInfo],
 def _check_class(infos: Sequence[FileInfo], where: dict[Path, str]) -> None:
     first = infos[0]
     if not any(is_image_sop_class(i.sop_class) for i in infos):
-        raise DicomError(f"non-image SOP class {first.sop_class}",
+        raise DicomError(f"non-image SOP class {uid_name(first.sop_class, 'SOP class')}",
                          reason=non_image_reason(first.modality, first.sop_class))
     for attr, label in (("sop_class", "SOPClassUID"), ("modality", "Modality"),
                         ("patient_id", "PatientID"), ("study_uid", "StudyInstanceUID"),
@@ -121,7 +136,7 @@ def _check_exclusions(infos: Sequence[FileInfo], settings: CrawlSettings) -> Non
         raise DicomError(f"ImageType (0008,0008) contains {found[0]}", reason="localizer")
     if not settings.include_derived:
         if is_secondary_capture(first.sop_class):
-            raise DicomError(f"Secondary Capture SOP class {first.sop_class}",
+            raise DicomError(f"SOP class {uid_name(first.sop_class)} is a Secondary Capture",
                              reason="secondary-capture")
         if any(i.image_type[:1] == ("DERIVED",) for i in infos):
             raise DicomError("ImageType (0008,0008) value 1 is DERIVED", reason="derived")
@@ -130,17 +145,26 @@ def _check_exclusions(infos: Sequence[FileInfo], settings: CrawlSettings) -> Non
                          reason=f"modality-{slug(first.modality) or 'unknown'}")
 
 
-def _check_content(infos: Sequence[FileInfo], settings: CrawlSettings) -> None:
+def _check_content(infos: Sequence[FileInfo], where: dict[Path, str]) -> str:
+    """Pixel data present, a supported photometric interpretation (one kind for the whole
+    series), frames that can be placed; return the series' pixel kind (``mono`` / ``colour``)."""
+    kinds: dict[str, str] = {}
     for i in infos:
         if not i.has_pixels:
-            raise DicomError(f"{i.path.name}: no Pixel Data (7FE0,0010)",
+            raise DicomError(f"{where[i.path]}: no Pixel Data (7FE0,0010)",
                              reason="missing-pixel-data")
-        if i.samples not in (None, 1) or i.photometric not in ("MONOCHROME1", "MONOCHROME2"):
-            raise DicomError(f"{i.path.name}: PhotometricInterpretation "
-                             f"{i.photometric or '(none)'} with {i.samples} sample(s) per pixel; "
-                             "only MONOCHROME1/2 is supported", reason="unsupported-photometric")
+        try:
+            kind = pixel_kind(i.photometric, i.samples, i.bits_allocated)
+        except DicomError as exc:
+            raise DicomError(f"{where[i.path]}: {exc}", reason=exc.reason) from None
+        kinds.setdefault(kind, where[i.path])
+        if len(kinds) > 1:
+            raise DicomError(f"{kinds['colour']} is a colour image, {kinds['mono']} a "
+                             "monochrome one", reason="unsupported-photometric")
         if i.frames_error is not None:
-            raise i.frames_error
+            raise DicomError(f"{where[i.path]}: {i.frames_error}",
+                             reason=i.frames_error.reason) from None
+    return next(iter(kinds), "mono")
 
 
 def _groups(frames: list[FrameHeader], builder: _Builder, where: dict[Path, str],
@@ -170,11 +194,13 @@ def _groups(frames: list[FrameHeader], builder: _Builder, where: dict[Path, str]
 class _Builder:
     """Shared fields of the records of one series."""
 
-    def __init__(self, uid: str, infos: list[FileInfo], files: tuple[Path, ...]) -> None:
+    def __init__(self, uid: str, infos: list[FileInfo], files: tuple[Path, ...],
+                 where: dict[Path, str]) -> None:
         self.uid = uid
         self.infos = infos
         self.files = files
         self.all_files = files
+        self.where = where
         self.qc: set[str] = {c for i in infos for c in i.qc}
 
     def record(self, status: str, message: str, **fields: Any) -> SeriesRecord:
@@ -223,7 +249,7 @@ class _Builder:
                                f"{settings.geometry.min_slices}", **fields)
         try:
             geometry = frames_geometry(frames, settings.geometry,
-                                       self.infos[0].slice_thickness)
+                                       self.infos[0].slice_thickness, self.where)
         except SeriesGeometryError as exc:
             return self.record(f"failed:{exc.reason}", str(exc), **fields)
         fields.update(rows=geometry.rows, cols=geometry.cols, n_slices=geometry.n_slices,

@@ -3,10 +3,14 @@
 :func:`read_series` reads an explicit list of files (never "the first series in a folder"),
 optionally only some frames of multi-frame files (one volume of a 4-D split), runs the same
 geometry check as the crawl (:func:`radflow.dicom.frames.frames_geometry`), decodes the pixels
-(:func:`radflow.dicom.pixels.decode_pixels`), applies each slice's own
-RescaleSlope/RescaleIntercept, resamples when the cohort's policy asks for it
-(:mod:`radflow.dicom.resample`) and returns a float32 :class:`SimpleITK.Image` in LPS patient
-coordinates, with a JSON-ready record of what was done for the sidecar.
+(:mod:`radflow.dicom.stack`), applies each slice's own RescaleSlope/RescaleIntercept, resamples
+when the cohort's policy asks for it (:mod:`radflow.dicom.resample`) and returns a float32
+:class:`SimpleITK.Image` in LPS patient coordinates, with a JSON-ready record of what was done
+for the sidecar. Colour series give an RGB image (3 x uint8 per voxel, no rescale;
+:mod:`radflow.dicom.colour`).
+
+Messages name files by their position in the given file list (``file 3 of 120``), never by name
+(:mod:`radflow.dicom.naming`).
 """
 
 from __future__ import annotations
@@ -22,16 +26,14 @@ import numpy as np
 import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
+from radflow.dicom.colour import colour_image, pixel_kind
 from radflow.dicom.frames import FrameHeader, check_rescale, frame_headers, frames_geometry
 from radflow.dicom.headers import get_float, get_int, get_str, get_strs, quiet_pydicom, read_dataset
-from radflow.dicom.pixels import (
-    DECODER_PACKAGES,
-    PIXEL_KEYWORDS,
-    decode_pixels,
-    drop_pixel_data,
-    transfer_syntax,
-)
+from radflow.dicom.multiframe import POSITION_SOURCES
+from radflow.dicom.naming import file_labels, named
+from radflow.dicom.pixels import DECODER_PACKAGES, PIXEL_KEYWORDS, transfer_syntax
 from radflow.dicom.resample import resample_stack, resampling_record
+from radflow.dicom.stack import colour_stack, grey_stack
 from radflow.errors import DicomError
 from radflow.settings import GeometrySettings
 
@@ -45,14 +47,17 @@ class SeriesVolume:
     Attributes
     ----------
     image
-        float32 volume, size (x=columns, y=rows, z=slices), LPS geometry.
+        float32 volume, size (x=columns, y=rows, z=slices), LPS geometry; for a colour series
+        an RGB volume (3 x uint8 per voxel).
     datasets
         The files' data sets in slice order (a multi-frame file once, at its first slice),
         without pixel data.
     info
-        For the sidecar: ``input_slices``, ``transfer_syntax``, ``rescale_type``, and when they
-        apply ``padding`` (PixelPaddingValue and how many voxels hold it) and ``resampling``
-        (see :func:`radflow.dicom.resample.resampling_record`).
+        For the sidecar: ``input_slices``, ``transfer_syntax``, ``rescale_type``,
+        ``samples_per_pixel``, ``photometric`` (as stored; colour is written as RGB), and when
+        they apply ``padding`` (PixelPaddingValue and how many voxels hold it), ``resampling``
+        (see :func:`radflow.dicom.resample.resampling_record`) and ``frame_positions`` (how the
+        frames of a classic multi-frame object were placed).
     """
 
     image: sitk.Image
@@ -81,7 +86,8 @@ def read_series(files: Sequence[str | os.PathLike[str]], settings: GeometrySetti
     Parameters
     ----------
     files
-        Every file of the series (single-frame slices, or enhanced multi-frame objects).
+        Every file of the series (single-frame slices, or multi-frame objects), sorted as the
+        crawl lists them: messages name files by their position in this list.
     settings
         Geometry tolerances and policies (the same check as the crawl).
     frames
@@ -102,7 +108,8 @@ def read_series(files: Sequence[str | os.PathLike[str]], settings: GeometrySetti
         A file cannot be read (``truncated``, ``not-dicom``, ...).
     DicomError
         ``no-slices``, ``inconsistent-series``, ``missing-pixel-data``,
-        ``unsupported-photometric``, ``unsupported-multiframe``, ``unsupported-modality-lut``,
+        ``unsupported-photometric``, ``unsupported-multiframe``, ``nm-projection`` and
+        ``cine-no-geometry`` (kind ``excluded``), ``unsupported-modality-lut``,
         ``invalid-rescale``, ``inconsistent-rescale-type``, ``missing-decoder`` (the message
         names the package to install), ``unsupported-transfer-syntax``,
         ``invalid-pixel-data``, ``non-finite-values``.
@@ -114,56 +121,49 @@ def read_series(files: Sequence[str | os.PathLike[str]], settings: GeometrySetti
         raise DicomError("no files given for the series", reason="no-slices")
     if frames is not None and len(frames) != len(paths):
         raise ValueError("frames must give one entry per file")
-    datasets = [read_dataset(p) for p in paths]
+    where = file_labels(paths)
+    datasets = []
+    for path in paths:
+        with named(where[path]):
+            datasets.append(read_dataset(path))
     slices: list[FrameHeader] = []
     owner: list[int] = []  # index into datasets of each slice
+    kinds = []
     for k, (path, ds) in enumerate(zip(paths, datasets, strict=True)):
-        with quiet_pydicom(path):
-            _check_image(ds, path, datasets[0], paths[0])
-            found = _select(frame_headers(ds, path), frames[k] if frames else None, path)
+        with quiet_pydicom(path), named(where[path]):
+            kinds.append(_check_image(ds, datasets[0], where[paths[0]]))
+            found = _select(frame_headers(ds, path), frames[k] if frames else None)
         slices.extend(found)
         owner.extend([k] * len(found))
-    geometry = frames_geometry(slices, settings, get_float(datasets[0], "SliceThickness"))
-    check_rescale(slices)
-    rows, cols = slices[0].rows, slices[0].cols
-    stack = np.empty((len(slices), rows, cols), dtype=np.float32)
+    if len(set(kinds)) > 1:
+        odd = kinds.index(next(k for k in kinds if k != kinds[0]))
+        raise DicomError(f"{where[paths[odd]]} is a {kinds[odd]} image, {where[paths[0]]} a "
+                         f"{kinds[0]} one", reason="unsupported-photometric")
+    geometry = frames_geometry(slices, settings, get_float(datasets[0], "SliceThickness"),
+                               where)
+    check_rescale(slices, where)
     slot = {j: z for z, j in enumerate(geometry.order)}
-    padding = get_int(datasets[0], "PixelPaddingValue")
-    n_padding = 0
-    for k, (path, ds) in enumerate(zip(paths, datasets, strict=True)):
-        stored = decode_pixels(ds, path)
-        stored = stored[np.newaxis] if stored.ndim == 2 else stored
-        n_frames = get_int(ds, "NumberOfFrames") or 1
-        if stored.shape != (n_frames, rows, cols):
-            raise DicomError(f"{path.name}: decoded pixel array shape {stored.shape}, expected "
-                             f"{(n_frames, rows, cols)}", reason="invalid-pixel-data")
-        with np.errstate(over="ignore", invalid="ignore"):  # non-finite results checked below
-            for j in (j for j in range(len(slices)) if owner[j] == k):
-                f = slices[j]
-                plane = stored[f.frame or 0]
-                if padding is not None:
-                    n_padding += int(np.count_nonzero(plane == _as_stored(padding, plane)))
-                stack[slot[j]] = plane.astype(np.float64) * f.slope + f.intercept
-        drop_pixel_data(ds)
-    bad = ~np.isfinite(stack)
-    if bad.any():
-        z = int(np.argwhere(bad)[0][0])
-        raise DicomError(f"{int(bad.sum())} non-finite voxel value(s) after rescale, first in "
-                         f"slice {z} ({slices[geometry.order[z]].label})",
-                         reason="non-finite-values")
     info: dict[str, Any] = {"input_slices": len(slices),
                             "transfer_syntax": str(transfer_syntax(datasets[0])),
-                            "rescale_type": slices[0].rescale_type}
-    if padding is not None:
-        info["padding"] = {"stored_value": padding, "voxels": n_padding}
+                            "rescale_type": slices[0].rescale_type,
+                            "samples_per_pixel": get_int(datasets[0], "SamplesPerPixel") or 1,
+                            "photometric": get_str(datasets[0], "PhotometricInterpretation")}
+    colour = kinds[0] == "colour"
+    if colour:
+        stack = colour_stack(paths, datasets, slices, owner, slot, where)
+        info["rescale_type"] = ""
+    else:
+        stack, extra = grey_stack(paths, datasets, slices, owner, slot, where)
+        info.update(extra)
+    info.update(_positions_record(slices))
     if geometry.resampling is not None:
-        fill = float(stack.min())
-        stack = resample_stack(stack, geometry.resampling, fill)
+        fill = 0.0 if colour else float(stack.min())
+        stack = _resample(stack, geometry.resampling, fill, colour)
         info["resampling"] = resampling_record(geometry.resampling, fill, geometry.spacing[:2])
         logger.warning("resampled (%s): %d -> %d slices, tilt %.2f degrees",
                        "+".join(geometry.resampling.reasons), len(slices),
                        geometry.resampling.n_slices, geometry.resampling.tilt_degrees)
-    image = sitk.GetImageFromArray(stack)
+    image = colour_image(stack) if colour else sitk.GetImageFromArray(stack)
     image.SetSpacing(geometry.spacing)
     image.SetOrigin(geometry.origin)
     image.SetDirection(geometry.direction)
@@ -174,45 +174,49 @@ def read_series(files: Sequence[str | os.PathLike[str]], settings: GeometrySetti
     return SeriesVolume(image=image, datasets=ordered, info=info)
 
 
-def _as_stored(padding: int, plane: np.ndarray) -> int:
-    """PixelPaddingValue in the pixels' own type (files often write a signed value as US)."""
-    if np.issubdtype(plane.dtype, np.signedinteger) and plane.dtype.itemsize < 8:
-        bits = plane.dtype.itemsize * 8
-        if padding >= 2 ** (bits - 1):
-            return padding - 2 ** bits
-    return padding
+def _resample(stack: np.ndarray, plan: Any, fill: float, colour: bool) -> np.ndarray:
+    """Resample a grey stack, or each channel of an RGB stack (rounded back to uint8)."""
+    if not colour:
+        return resample_stack(stack, plan, fill)
+    channels = [resample_stack(stack[..., c].astype(np.float32), plan, fill) for c in range(3)]
+    return np.clip(np.rint(np.stack(channels, axis=-1)), 0, 255).astype(np.uint8)
 
 
-def _select(found: list[FrameHeader], wanted: Sequence[int] | None, path: Path) \
-        -> list[FrameHeader]:
+def _positions_record(slices: Sequence[FrameHeader]) -> dict[str, Any]:
+    """``frame_positions`` for the sidecar when frame positions were derived, not read."""
+    sources = sorted({f.position_source for f in slices if f.position_source})
+    if not sources:
+        return {}
+    return {"frame_positions": [{"source": s, "assumption": POSITION_SOURCES[s][0],
+                                 "meaning": POSITION_SOURCES[s][1]} for s in sources]}
+
+
+def _select(found: list[FrameHeader], wanted: Sequence[int] | None) -> list[FrameHeader]:
     if wanted is None:
         return found
     if any(not 0 <= i < len(found) for i in wanted) or len(set(wanted)) != len(wanted):
-        raise DicomError(f"{path.name}: frames {list(wanted)[:5]}... requested, the file has "
-                         f"{len(found)}; the file changed since the crawl",
-                         reason="inconsistent-series")
+        raise DicomError(f"frames {list(wanted)[:5]}... requested, the file has {len(found)}; "
+                         "the file changed since the crawl", reason="inconsistent-series")
     return [found[i] for i in wanted]
 
 
-def _check_image(ds: Dataset, path: Path, first: Dataset, first_path: Path) -> None:
+def _check_image(ds: Dataset, first: Dataset, first_label: str) -> str:
+    """Check one object (messages are prefixed with its position by the caller); return its
+    pixel kind (``"mono"`` or ``"colour"``)."""
     for keyword in ("SeriesInstanceUID", "SOPClassUID"):
         if get_str(ds, keyword) != get_str(first, keyword):
-            raise DicomError(f"{keyword} of {path.name} differs from {first_path.name}",
+            raise DicomError(f"{keyword} differs from {first_label}",
                              reason="inconsistent-series")
     if not any(k in ds for k in PIXEL_KEYWORDS):
-        raise DicomError(f"{path.name}: no Pixel Data (7FE0,0010)", reason="missing-pixel-data")
-    photometric = get_str(ds, "PhotometricInterpretation").upper()
-    samples = ds.get("SamplesPerPixel", 1)
-    if photometric not in ("MONOCHROME1", "MONOCHROME2") or samples != 1:
-        raise DicomError(f"{path.name}: PhotometricInterpretation {photometric or '(none)'} "
-                         f"with {samples} sample(s) per pixel; only MONOCHROME1/2 is supported",
-                         reason="unsupported-photometric")
-    if "ModalityLUTSequence" in ds and "RescaleSlope" not in ds:
-        raise DicomError(f"{path.name}: Modality LUT Sequence (0028,3000) instead of "
-                         "RescaleSlope/Intercept is not supported",
-                         reason="unsupported-modality-lut")
+        raise DicomError("no Pixel Data (7FE0,0010)", reason="missing-pixel-data")
+    kind = pixel_kind(get_str(ds, "PhotometricInterpretation"), get_int(ds, "SamplesPerPixel"),
+                      get_int(ds, "BitsAllocated"))
+    if kind == "mono" and "ModalityLUTSequence" in ds and "RescaleSlope" not in ds:
+        raise DicomError("Modality LUT Sequence (0028,3000) instead of RescaleSlope/Intercept "
+                         "is not supported", reason="unsupported-modality-lut")
     if "LOCALIZER" in (v.upper() for v in get_strs(ds, "ImageType")):
-        logger.warning("%s: ImageType contains LOCALIZER", path.name)
+        logger.warning("ImageType contains LOCALIZER")
+    return kind
 
 
 __all__ = ["DECODER_PACKAGES", "SeriesVolume", "read_series", "read_series_volume"]

@@ -1,52 +1,22 @@
-"""The one module that talks to PyRadiomics (``radiomics``, distribution ``pyradiomics-bhklab``).
-
-PyRadiomics' camelCase settings, ``**kwargs`` bags, params schema (pykwalify), feature naming
-(``<imageType>_<class>_<Feature>``) and logging stay here; the rest of radflow sees plain dicts,
-:class:`ImageTypeSpec` and long :class:`pandas.DataFrame` tables.
-
-Logging: PyRadiomics attaches a stderr handler to the ``radiomics`` logger at import. This module
-replaces it with a :class:`logging.NullHandler` (PyRadiomics' ``_applyParams`` reads
-``handlers[0]`` of that logger) and sets the ``radiomics`` logger to WARNING, so PyRadiomics
-messages propagate to the root logger (configured by the application) exactly once, and only
-warnings and errors by default (lower the ``radiomics`` logger's level to see more).
-
-Custom image types (radflow filters such as Laws) plug into PyRadiomics' own image-type protocol
-through :func:`register_image_types`: a generator ``get<Type>Image(image, mask, **kwargs)`` that
-yields ``(filtered_image, name, kwargs)``, exactly like ``imageoperations.getLoGImage``. They are
-never written in the params file (its schema rejects unknown image types).
-"""
+"""PyRadiomics features of one ROI, and custom (radflow-computed) image types such as Laws."""
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import functools
-import hashlib
-import importlib.metadata
-import json
-import logging
 import re
 import uuid
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pykwalify.core
-import pykwalify.errors
-import radiomics
 import SimpleITK as sitk
-import yaml
 from radiomics import featureextractor, imageoperations
 
-import radflow
 from radflow.errors import ConfigError, ExtractionError, RadflowError
-
-logger = logging.getLogger(__name__)
+from radflow.radiomics_adapter.params import _effective, _one_line, _validate
 
 #: Columns of :func:`compute_features`' table, in order.
 FEATURE_COLUMNS: tuple[str, ...] = ("image_type", "feature_class", "feature", "value")
@@ -56,12 +26,6 @@ _RESERVED_NAMES = frozenset({"original", "square", "squareroot", "logarithm", "e
                              "gradient"})
 _RESERVED_PREFIXES = ("log-sigma-", "wavelet", "lbp-")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*\Z")  # no "_": it separates name parts
-
-# Validated params by their JSON text (see _validate).
-_VALIDATED: dict[str, dict[str, Any]] = {}
-
-# Settings radflow sets per pair: not allowed in the params file.
-_PER_PAIR_SETTINGS = ("label",)
 
 # PyRadiomics ValueError messages -> short failure reasons (first match wins).
 _REASONS: tuple[tuple[str, str], ...] = (
@@ -75,24 +39,6 @@ _REASONS: tuple[tuple[str, str], ...] = (
     ("roi is too small", "roi-too-small"),
     ("resegmentation excluded too many voxels", "resegmentation-empty"),
 )
-
-
-def _neutralise_radiomics_logging() -> None:
-    """Detach PyRadiomics' import-time stderr handler; let its records reach the root logger."""
-    rlog = logging.getLogger("radiomics")
-    own = getattr(radiomics, "handler", None)
-    for handler in list(rlog.handlers):
-        if handler is own:
-            rlog.removeHandler(handler)
-    if not any(isinstance(h, logging.NullHandler) for h in rlog.handlers):
-        # PyRadiomics' _applyParams hands handlers[0] to pykwalify when no handler exists;
-        # a NullHandler there emits nothing, records still propagate to the root logger.
-        rlog.addHandler(logging.NullHandler())
-    rlog.setLevel(logging.WARNING)
-    rlog.propagate = True
-
-
-_neutralise_radiomics_logging()
 
 
 @dataclass(frozen=True)
@@ -137,69 +83,6 @@ class ImageTypeSpec:
         settings = _validate({"setting": dict(self.settings)},
                              f"settings of custom image type {self.name!r}")
         object.__setattr__(self, "settings", MappingProxyType(settings.get("setting") or {}))
-
-
-def load_params(path: str | Path) -> dict[str, Any]:
-    """Read a native PyRadiomics params file (YAML, or JSON if ``*.json``) and validate it.
-
-    Validation uses PyRadiomics' own schema (``radiomics/schemas/paramSchema.yaml`` and its
-    functions), as ``RadiomicsFeatureExtractor`` does; ``setting.label`` is rejected (radflow
-    passes the label of each pair). Returns the validated params dict.
-
-    Raises
-    ------
-    ConfigError
-        Unreadable file, invalid YAML/JSON, or a key/value the schema rejects (the message names
-        the file and the offending key, e.g. ``setting.binWidth``).
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read PyRadiomics params file ({exc})",
-                          reason="params") from exc
-    is_json = path.suffix.lower() == ".json"
-    try:
-        data = json.loads(text) if is_json else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        kind = "JSON" if is_json else "YAML"
-        raise ConfigError(f"{path}: not valid {kind}: {exc}", reason="params") from exc
-    return _validate(data, str(path))
-
-
-def params_hash(params: Mapping[str, Any],
-                extra_image_types: Sequence[ImageTypeSpec] = ()) -> str:
-    """SHA-256 (hex) of the canonical JSON of the effective extraction settings.
-
-    Effective = PyRadiomics' extractor defaults overlaid with the file's ``setting`` and
-    ``voxelSetting``, the enabled image types (``Original`` when none) with their settings and the
-    enabled feature classes (all when none; each feature list sorted, ``null`` = ``[]`` = all).
-    Equivalent files (reordered keys, comments, YAML vs JSON, explicit defaults) hash the same.
-    Custom image types add their name and settings (their filter code is identified by the name).
-    """
-    payload: dict[str, Any] = {"pyradiomics": _effective(_validate(params, "params"))}
-    if extra_image_types:
-        payload["custom_image_types"] = [
-            {"name": s.name, "settings": dict(s.settings), "options": dict(s.options)}
-            for s in sorted(extra_image_types, key=lambda s: s.name)]
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def versions() -> dict[str, str]:
-    """``radflow_version``, ``pyradiomics_dist`` (the installed distribution providing the
-    imported ``radiomics`` module), ``pyradiomics_version``, ``simpleitk_version``,
-    ``numpy_version``: recorded with every feature value."""
-    return dict(_versions())
-
-
-@functools.cache
-def _versions() -> dict[str, str]:
-    dist = _radiomics_distribution()
-    return {"radflow_version": radflow.__version__, "pyradiomics_dist": dist,
-            "pyradiomics_version": importlib.metadata.version(dist),
-            "simpleitk_version": sitk.Version.VersionString(), "numpy_version": np.__version__}
 
 
 @contextlib.contextmanager
@@ -289,81 +172,6 @@ def compute_features(image: sitk.Image, mask: sitk.Image, params: Mapping[str, A
     return _to_table(result)
 
 
-def _validate(params: Any, source: str) -> dict[str, Any]:
-    """Validate ``params`` with PyRadiomics' schema; return a deep copy of the validated dict.
-
-    pykwalify re-reads the schema on every call (~0.1 s), so results are cached by the params'
-    JSON text (key order kept); params that are not plain JSON data are validated uncached.
-    """
-    if not isinstance(params, Mapping):
-        raise ConfigError(f"{source}: PyRadiomics params must be a mapping with keys 'setting', "
-                          f"'imageType', 'featureClass', 'voxelSetting'; got "
-                          f"{type(params).__name__}", reason="params")
-    try:
-        text = json.dumps(params)
-    except (TypeError, ValueError):
-        return _validate_uncached(params, source)
-    validated = _VALIDATED.get(text)
-    if validated is None:
-        validated = _validate_uncached(json.loads(text), source)
-        if len(_VALIDATED) >= 64:
-            _VALIDATED.clear()
-        _VALIDATED[text] = validated
-    return copy.deepcopy(validated)
-
-
-def _validate_uncached(params: Mapping[str, Any], source: str) -> dict[str, Any]:
-    schema_file, schema_funcs = radiomics.getParameterValidationFiles()
-    with warnings.catch_warnings():  # pykwalify loads the schema functions with load_module()
-        warnings.filterwarnings("ignore", "the load_module", DeprecationWarning)
-        core = pykwalify.core.Core(source_data=copy.deepcopy(dict(params)),
-                                   schema_files=[schema_file], extensions=[schema_funcs])
-    try:
-        validated = core.validate(raise_exception=True)
-    except pykwalify.errors.PyKwalifyException as exc:
-        problems = [_describe(e) for e in getattr(core, "validation_errors_exceptions", [])]
-        detail = "; ".join(problems) or _one_line(exc)
-        raise ConfigError(f"{source}: invalid PyRadiomics parameter(s): {detail}",
-                          reason="params") from exc
-    except (ValueError, TypeError) as exc:  # raised by PyRadiomics' schema functions
-        raise ConfigError(f"{source}: invalid PyRadiomics parameter: {_one_line(exc)}",
-                          reason="params") from exc
-    sections = [("setting", validated.get("setting") or {})]
-    sections += [(f"imageType.{name}", kw or {})
-                 for name, kw in (validated.get("imageType") or {}).items()]
-    for where, section in sections:
-        for key in _PER_PAIR_SETTINGS:
-            if key in section:
-                raise ConfigError(f"{source}: '{where}.{key}' is not allowed: radflow passes the "
-                                  "label of each image/mask pair", reason="params")
-    return validated
-
-
-def _describe(entry: Any) -> str:
-    """``setting.foo: Key 'foo' was not defined`` from a pykwalify error entry."""
-    path = str(getattr(entry, "path", "") or "").strip("/").replace("/", ".")
-    key = getattr(entry, "key", None)
-    where = ".".join(p for p in (path, str(key) if key is not None else "") if p) or "(top level)"
-    message = str(entry).split(". Path:")[0].split(". Value path:")[0]
-    return f"{where}: {message}"
-
-
-def _effective(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Effective settings, image types and feature classes, as ``RadiomicsFeatureExtractor``
-    derives them from a params dict (``_applyParams``), plus radflow's fixed choices
-    (``additionalInfo`` off: diagnostics are not kept; ``label`` is per pair)."""
-    settings = featureextractor.RadiomicsFeatureExtractor().settings  # extractor defaults
-    settings.update(params.get("setting") or {})
-    settings.update(params.get("voxelSetting") or {})
-    settings["additionalInfo"] = False
-    settings.pop("label", None)
-    image_types = {name: dict(kw or {}) for name, kw in (params.get("imageType") or {}).items()}
-    classes = params.get("featureClass") or dict.fromkeys(radiomics.getFeatureClasses())
-    features = {name: sorted(set(names or [])) for name, names in classes.items()}
-    return {"setting": settings, "imageType": image_types or {"Original": {}},
-            "featureClass": features}
-
-
 def _image_type_generator(spec: ImageTypeSpec) -> Callable[..., Iterator[tuple]]:
     """PyRadiomics image-type generator for ``spec`` (see ``imageoperations.getLoGImage``)."""
 
@@ -422,24 +230,3 @@ def _reason_for(exc: BaseException) -> str:
         if needle in text:
             return reason
     return "pyradiomics-error"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}"[:300]
-
-
-def _radiomics_distribution() -> str:
-    """Name of the installed distribution whose files include the imported ``radiomics``."""
-    module_file = Path(radiomics.__file__).resolve()
-    candidates = importlib.metadata.packages_distributions().get("radiomics", [])
-    for name in dict.fromkeys(candidates):
-        dist = importlib.metadata.distribution(name)
-        for entry in dist.files or ():
-            if (entry.as_posix() == "radiomics/__init__.py"
-                    and Path(str(dist.locate_file(entry))).resolve() == module_file):
-                return str(dist.metadata["Name"])
-    if len(set(candidates)) == 1:
-        return str(candidates[0])
-    raise ExtractionError(f"cannot tell which distribution provides 'radiomics' "
-                          f"(candidates: {sorted(set(candidates))})", reason="pyradiomics-dist")
