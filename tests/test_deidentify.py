@@ -66,6 +66,8 @@ def runs(tmp_path_factory):
         snakemake(work[cohort], args)
     work["args"] = ["--cores", "2", "--configfile", str(cfg), "--config", "cohort=deid",
                     "deidentify=true"]
+    # the Snakemake report of the run (rules, job statistics, file names): scanned below too
+    snakemake(work["deid"], [*work["args"], "--report", "results/deid/report.html"])
     return base, demo, work
 
 
@@ -121,6 +123,7 @@ def test_no_planted_value_in_results_or_logs(runs) -> None:
     patients = {v for p in PATIENTS for v in planted_terms(p).values()}
     assert patients & searchable <= found and len(found - patients) >= 10
     res = work["deid"] / "results" / "deid"
+    assert (res / "report.html").stat().st_size > 10_000  # the report was made, and is scanned
     hits = find_planted(work["deid"], planted, skip=[".radflow"])
     # actions.tsv's keyword column holds dictionary keywords ("PhysicianName" contains "anna"):
     # it is checked below to hold nothing else; every other hit is a leak

@@ -21,6 +21,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from radflow.dicom.synthetic import MR_IMAGE_STORAGE, Patient, Study, _base_dataset, derived_uid
+from radflow.dicom.synthetic_multiframe import item, multiframe_dataset, save_frames
 
 NM_IMAGE_STORAGE = UID("1.2.840.10008.5.1.4.1.1.20")
 US_MULTIFRAME_STORAGE = UID("1.2.840.10008.5.1.4.1.1.3.1")
@@ -28,13 +29,6 @@ XA_IMAGE_STORAGE = UID("1.2.840.10008.5.1.4.1.1.12.1")
 SC_IMAGE_STORAGE = UID("1.2.840.10008.5.1.4.1.1.7")
 FRAME_TIME = 0x00181063
 SLICE_VECTOR = 0x00540080
-
-
-def _item(**values: object) -> Dataset:
-    ds = Dataset()
-    for keyword, value in values.items():
-        setattr(ds, keyword, value)
-    return ds
 
 
 def _floats(values: Sequence[float]) -> list[float]:
@@ -79,24 +73,10 @@ def write_classic_multiframe(
         Other top-level attributes (keyword -> value), e.g. ``SpacingBetweenSlices``,
         ``SliceVector``, ``FrameTime``.
     """
-    stored = np.asarray(stored)
-    if stored.ndim != 3 or stored.dtype not in (np.int16, np.uint16):
-        raise ValueError("stored must be a 3-D int16/uint16 array (frames, rows, columns)")
-    n, rows, cols = stored.shape
-    ds = _base_dataset(patient, study, sop_class, derived_uid(series_uid, "classic"),
-                       ExplicitVRLittleEndian)
-    ds.Modality = modality
-    ds.SeriesInstanceUID = series_uid
-    ds.SeriesNumber = 1
-    ds.SeriesDescription = "MULTIFRAME"
-    ds.InstanceNumber = 1
-    ds.ImageType = list(image_type)
-    ds.NumberOfFrames = n
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = rows, cols
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
-    ds.PixelRepresentation = 1 if stored.dtype == np.int16 else 0
+    ds, stored = multiframe_dataset(stored, patient=patient, study=study, sop_class=sop_class,
+                                    series_uid=series_uid, modality=modality,
+                                    description="MULTIFRAME", image_type=image_type,
+                                    instance="classic")
     if frame_increment_pointer is not None:
         ds.FrameIncrementPointer = list(frame_increment_pointer)
     plane = {}
@@ -107,14 +87,14 @@ def write_classic_multiframe(
     if in_shared_groups:
         group = Dataset()
         if position is not None:
-            group.PlanePositionSequence = [_item(ImagePositionPatient=_floats(position))]
+            group.PlanePositionSequence = [item(ImagePositionPatient=_floats(position))]
         if orientation is not None:
-            group.PlaneOrientationSequence = [_item(ImageOrientationPatient=_floats(orientation))]
+            group.PlaneOrientationSequence = [item(ImageOrientationPatient=_floats(orientation))]
         if pixel_spacing is not None:
-            group.PixelMeasuresSequence = [_item(PixelSpacing=_floats(pixel_spacing))]
+            group.PixelMeasuresSequence = [item(PixelSpacing=_floats(pixel_spacing))]
         ds.SharedFunctionalGroupsSequence = [group]
     elif in_detector:
-        ds.DetectorInformationSequence = [_item(**plane)]
+        ds.DetectorInformationSequence = [item(**plane)]
         if pixel_spacing is not None:
             ds.PixelSpacing = _floats(pixel_spacing)
     else:
@@ -124,11 +104,7 @@ def write_classic_multiframe(
             ds.PixelSpacing = _floats(pixel_spacing)
     for keyword, value in (attributes or {}).items():
         setattr(ds, keyword, value)
-    ds.PixelData = np.ascontiguousarray(stored.astype(stored.dtype.newbyteorder("<"))).tobytes()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return save_frames(ds, stored, path)
 
 
 def rgb_to_ybr_full(rgb: np.ndarray) -> np.ndarray:

@@ -32,11 +32,61 @@ ENHANCED_CT_STORAGE = UID("1.2.840.10008.5.1.4.1.1.2.1")
 ENHANCED_MR_STORAGE = UID("1.2.840.10008.5.1.4.1.1.4.1")
 
 
-def _item(**values: object) -> Dataset:
+def item(**values: object) -> Dataset:
+    """A sequence item (data set) with the given keyword values."""
     ds = Dataset()
     for keyword, value in values.items():
         setattr(ds, keyword, value)
     return ds
+
+
+
+
+def multiframe_dataset(stored: np.ndarray, *, patient: Patient, study: Study, sop_class: UID,
+                       series_uid: str, modality: str, description: str,
+                       image_type: Sequence[str], instance: str) -> tuple[Dataset, np.ndarray]:
+    """The header of one multi-frame object of 16-bit monochrome frames (no geometry).
+
+    Parameters
+    ----------
+    stored : numpy.ndarray, shape (frames, rows, columns), int16 or uint16
+        Stored values per frame.
+    instance
+        Tag for the SOPInstanceUID, derived from ``series_uid``.
+
+    Returns
+    -------
+    (pydicom.Dataset, numpy.ndarray)
+        The data set and ``stored`` as an array.
+    """
+    stored = np.asarray(stored)
+    if stored.ndim != 3 or stored.dtype not in (np.int16, np.uint16):
+        raise ValueError("stored must be a 3-D int16/uint16 array (frames, rows, columns)")
+    n, rows, cols = stored.shape
+    ds = _base_dataset(patient, study, sop_class, derived_uid(series_uid, instance),
+                       ExplicitVRLittleEndian)
+    ds.Modality = modality
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = 1
+    ds.SeriesDescription = description
+    ds.InstanceNumber = 1
+    ds.ImageType = list(image_type)
+    ds.NumberOfFrames = n
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = rows, cols
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.PixelRepresentation = 1 if stored.dtype == np.int16 else 0
+    return ds, stored
+
+
+def save_frames(ds: Dataset, stored: np.ndarray, path: str | Path) -> Path:
+    """Attach ``stored`` (frames, rows, columns) as little-endian Pixel Data; write ``path``."""
+    ds.PixelData = np.ascontiguousarray(stored.astype(stored.dtype.newbyteorder("<"))).tobytes()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
 
 
 def write_enhanced(
@@ -81,62 +131,45 @@ def write_enhanced(
         Called as ``per_frame(k, item)`` on each per-frame functional group item, to break
         things.
     """
-    stored = np.asarray(stored)
-    if stored.ndim != 3 or stored.dtype not in (np.int16, np.uint16):
-        raise ValueError("stored must be a 3-D int16/uint16 array (frames, rows, columns)")
-    n, rows, cols = stored.shape
     sop_class = ENHANCED_CT_STORAGE if modality == "CT" else ENHANCED_MR_STORAGE
-    ds = _base_dataset(patient, study, sop_class, derived_uid(series_uid, "enhanced"),
-                       ExplicitVRLittleEndian)
-    ds.Modality = modality
-    ds.SeriesInstanceUID = series_uid
-    ds.SeriesNumber = 1
-    ds.SeriesDescription = "ENHANCED"
-    ds.InstanceNumber = 1
-    ds.ImageType = list(image_type)
+    ds, stored = multiframe_dataset(stored, patient=patient, study=study, sop_class=sop_class,
+                                    series_uid=series_uid, modality=modality,
+                                    description="ENHANCED", image_type=image_type,
+                                    instance="enhanced")
+    n = stored.shape[0]
     ds.ContentDate, ds.ContentTime = study.date, study.time
     ds.AcquisitionDateTime = study.date + study.time
-    ds.NumberOfFrames = n
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = rows, cols
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
-    ds.PixelRepresentation = 1 if stored.dtype == np.int16 else 0
-    ds.SharedFunctionalGroupsSequence = [_item(
-        PlaneOrientationSequence=[_item(ImageOrientationPatient=[
+    ds.SharedFunctionalGroupsSequence = [item(
+        PlaneOrientationSequence=[item(ImageOrientationPatient=[
             float(v) for v in (*row_direction, *column_direction)])],
-        PixelMeasuresSequence=[_item(PixelSpacing=[float(v) for v in pixel_spacing],
+        PixelMeasuresSequence=[item(PixelSpacing=[float(v) for v in pixel_spacing],
                                      SliceThickness=float(slice_thickness))],
     )]
     slopes = list(slope) if isinstance(slope, Sequence) else [slope] * n
     intercepts = list(intercept) if isinstance(intercept, Sequence) else [intercept] * n
     groups = []
     for k in range(n):
-        content = _item(FrameAcquisitionNumber=1)
+        content = item(FrameAcquisitionNumber=1)
         if temporal_positions is not None:
             content.TemporalPositionIndex = int(temporal_positions[k])
-        group = _item(
+        group = item(
             FrameContentSequence=[content],
-            PlanePositionSequence=[_item(ImagePositionPatient=[float(v) for v in positions[k]])],
-            PixelValueTransformationSequence=[_item(
+            PlanePositionSequence=[item(ImagePositionPatient=[float(v) for v in positions[k]])],
+            PixelValueTransformationSequence=[item(
                 RescaleSlope=f"{slopes[k]:.6g}", RescaleIntercept=f"{intercepts[k]:.6g}",
                 RescaleType="HU" if modality == "CT" else "US")],
         )
         if echo_times is not None:
-            group.MREchoSequence = [_item(EffectiveEchoTime=float(echo_times[k]))]
+            group.MREchoSequence = [item(EffectiveEchoTime=float(echo_times[k]))]
         if b_values is not None:
-            group.MRDiffusionSequence = [_item(
+            group.MRDiffusionSequence = [item(
                 DiffusionBValue=float(b_values[k]),
                 DiffusionDirectionality="NONE" if b_values[k] == 0 else "ISOTROPIC")]
         if per_frame is not None:
             per_frame(k, group)
         groups.append(group)
     ds.PerFrameFunctionalGroupsSequence = groups
-    ds.PixelData = np.ascontiguousarray(stored.astype(stored.dtype.newbyteorder("<"))).tobytes()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return save_frames(ds, stored, path)
 
 
 def write_legacy_converted(files: Sequence[str | Path], path: str | Path, *,
@@ -205,5 +238,6 @@ def recompress(path: str | Path, syntax: UID, *, quality: int = 90) -> None:
         raise ValueError(f"GDCM cannot write {path}")
 
 
-__all__ = ["ENHANCED_CT_STORAGE", "ENHANCED_MR_STORAGE", "recompress", "write_enhanced",
+__all__ = ["ENHANCED_CT_STORAGE", "ENHANCED_MR_STORAGE", "item", "multiframe_dataset",
+           "recompress", "save_frames", "write_enhanced",
            "write_legacy_converted"]
