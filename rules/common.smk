@@ -1,0 +1,37 @@
+# Input functions: the job lists that depend on a checkpoint's tables. Each is a thin call into
+# radflow.workflow / radflow.deidentify (where the decisions live); nothing else belongs here.
+
+
+def plan():
+    """The crawl checkpoint's plan (series to convert, pairs to build, extraction units)."""
+    ck = checkpoints.crawl.get()
+    return rw.read_plan(ck.output.series, ck.output.pairs, config["convert"]["scope"])
+
+
+def deid_source(wildcards):
+    checkpoints.deid_crawl.get()
+    return f"{PRIV}/deid_sources/{wildcards.series_key}.json"
+
+
+def deid_records(wildcards):
+    ck = checkpoints.deid_crawl.get()
+    keys = rd.unit_keys(ck.output.series, f"{PRIV}/deid_sources")
+    return expand(f"{RES}/deid/.series/{{series_key}}.json", series_key=keys)
+
+
+def all_sidecars(wildcards):
+    c = plan().convert
+    return [rw.sidecar_path(RES, cid, key) for cid, key in zip(c.case_id, c.series_key)]
+
+
+def all_pair_files(pattern):
+    return lambda wildcards: expand(pattern, pair_id=plan().pairs["pair_id"])
+
+
+def unit_pairs(wildcards):
+    """The pair records of one extraction unit (an image and all its ROIs)."""
+    return expand(f"{RES}/pair/{{pair_id}}.json", pair_id=rw.unit_pair_ids(plan(), wildcards.unit))
+
+
+def all_unit_files(pattern):
+    return lambda wildcards: rw.unit_files(plan(), pattern)

@@ -1,0 +1,30 @@
+# convert: one job per series (image series, RTSTRUCT, SEG, sheet file) -> NIfTI + JSON sidecar.
+
+
+rule convert_one:
+    input:
+        unpack(lambda w: rw.convert_inputs(plan(), RES, PRIV, w.series_key)),
+    output:
+        sidecar=f"{RES}/convert/{{case_id}}/{{series_key}}.json",
+    params:
+        settings=config["crawl"]["geometry"],
+        version=VERSION,
+    log:
+        f"{RES}/logs/convert/{{case_id}}/{{series_key}}.log",
+    benchmark:
+        f"{RES}/benchmarks/convert/{{case_id}}/{{series_key}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input: rsc.convert_mem_mb(
+            f"{RES}/crawl/series.tsv", wc.series_key, input.source),
+        runtime=lambda wc, input: rsc.convert_runtime(
+            f"{RES}/crawl/series.tsv", wc.series_key, input.source),
+    conda:
+        "../envs/radflow.yaml"
+    script:
+        "../scripts/convert.py"
+
+
+rule convert:
+    input:
+        all_sidecars,

@@ -1,0 +1,37 @@
+# merge: every feature table + the clinical table -> the analysis-ready dataset; run summary.
+
+
+rule merge:
+    input:
+        features=all_unit_files(f"{RES}/extract/{{case_id}}/{{unit}}.parquet"),
+        statuses=all_unit_files(f"{RES}/extract/{{case_id}}/{{unit}}.json"),
+        sidecars=all_sidecars,
+        pairs=f"{RES}/pair/pairs.tsv",
+        series=f"{RES}/crawl/series.tsv",
+        clinical=[P.clinical] if P.clinical else [],
+    output:
+        features=f"{RES}/merge/features.parquet",
+        features_wide=f"{RES}/merge/features_wide.csv",
+        dataset_parquet=f"{RES}/merge/dataset.parquet",
+        dataset_csv=f"{RES}/merge/dataset.csv",
+    params:
+        clinical_id=config["clinical_id"],
+        clinical_sheet=config["clinical_sheet"],
+        key_file=P.key_file,
+        join_report=f"{RES}/merge/clinical_join_report.tsv",
+        run_summary=f"{RES}/qc/run_summary.tsv",
+        settings=config["merge"],
+        strict=config["strict"],
+        version=VERSION,
+    log:
+        f"{RES}/logs/merge.log",
+    benchmark:
+        f"{RES}/benchmarks/merge.tsv"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input: rsc.merge_mem_mb(input.size_mb),
+        runtime=lambda wc, input: rsc.merge_runtime(input.size_mb),
+    conda:
+        "../envs/radflow.yaml"
+    script:
+        "../scripts/merge.py"
