@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+import SimpleITK as sitk
 
 from radflow.convert import convert_source
 from radflow.crawl import CrawlResult
@@ -95,3 +96,14 @@ def convert_and_pair(result: CrawlResult, out: Path) -> dict[str, dict]:
                                   sidecars.get(plan["mask_key"]), PairSettings(),
                                   out / f"{plan['pair_id']}_mask.nii.gz")
             for plan in result.pairs.to_dict("records")}
+
+
+def dice_on_same_grid(mask: sitk.Image, reference: sitk.Image) -> float:
+    """Dice of two masks (non-zero voxels) after checking they lie on the same grid (origin to
+    1e-3 mm, spacing to 1e-5 mm, direction to 1e-6)."""
+    np.testing.assert_allclose(mask.GetOrigin(), reference.GetOrigin(), atol=1e-3)
+    np.testing.assert_allclose(mask.GetSpacing(), reference.GetSpacing(), atol=1e-5)
+    np.testing.assert_allclose(mask.GetDirection(), reference.GetDirection(), atol=1e-6)
+    ours = sitk.GetArrayFromImage(mask) > 0
+    theirs = sitk.GetArrayFromImage(reference) > 0
+    return float(2 * np.logical_and(ours, theirs).sum() / (ours.sum() + theirs.sum()))
