@@ -116,10 +116,10 @@ def file_source(path: Path, role: str, cid: str, subject_ref: str, key: bytes,
 
 
 def plan_sheet_row(row: dict[str, Any], key: bytes, sheet_dir: Path,
-              by_uid: dict[str, SeriesRecord], folder: Path | None,
-              sources: dict[str, Source],
-              deidentified: Deidentified | None = None,
-              located: dict[str, list[Path]] | None = None) -> dict[str, Any]:
+                   by_uid: dict[str, SeriesRecord], folder: Path | None,
+                   sources: dict[str, Source],
+                   deidentified: Deidentified | None = None,
+                   located: dict[str, list[Path]] | None = None) -> dict[str, Any]:
     subject = row["subject"]
     cid = make_case_id(key, subject)
     image_ref = row["image"]
@@ -156,9 +156,9 @@ def plan_sheet_row(row: dict[str, Any], key: bytes, sheet_dir: Path,
                             else "failed:ambiguous-series-folder")
     else:
         image_key, image_status = file_source(resolve_sheet_path(image_ref, sheet_dir),
-                                               "image", cid, subject, key, sources)
+                                              "image", cid, subject, key, sources)
     mask_key, mask_status = file_source(resolve_sheet_path(row["mask"], sheet_dir), "mask",
-                                         cid, subject, key, sources)
+                                        cid, subject, key, sources)
     status = problem or next((f"failed:{which}-{s.split(':', 1)[1]}"
                               for which, s in (("image", image_status), ("mask", mask_status))
                               if s != "ok"), "ok")
@@ -178,13 +178,15 @@ def check_deid_folders(folders: dict[int, Path], deidentified: Deidentified,
     Messages name the sheet file and row, never the folder (its path may hold a patient name).
     """
     name = sheet.name if sheet else ""
+    if not folders:
+        return
+    if deidentified.source_root is None or deidentified.sources_dir is None:
+        raise ConfigError(f"cohort sheet {name}, row {min(folders)}: an image folder with "
+                          "deidentify=true needs the de-identification's source records "
+                          "(the crawl was called without Deidentified.source_root and "
+                          ".sources_dir)")
+    root = Path(deidentified.source_root).resolve()
     for row, folder in sorted(folders.items()):
-        if deidentified.source_root is None or deidentified.sources_dir is None:
-            raise ConfigError(f"cohort sheet {name}, row {row}: an image folder with "
-                              "deidentify=true needs the de-identification's source records "
-                              "(the crawl was called without Deidentified.source_root and "
-                              ".sources_dir)")
-        root = Path(deidentified.source_root).resolve()
         if folder != root and root not in folder.parents:
             raise ConfigError(f"cohort sheet {name}, row {row}: the image folder is not inside "
                               "dicom_root, so it was not de-identified; with deidentify=true "

@@ -40,6 +40,14 @@ def _frames_of(stored: np.ndarray, ds: Dataset, rows: int, cols: int, colour: bo
     return stored
 
 
+def _slices_of_files(owner: Sequence[int], n_files: int) -> list[list[int]]:
+    """For each file, the indices ``j`` of its slices (``owner[j]`` is the file of slice ``j``)."""
+    of_file: list[list[int]] = [[] for _ in range(n_files)]
+    for j, k in enumerate(owner):
+        of_file[k].append(j)
+    return of_file
+
+
 def grey_stack(paths: Sequence[Path], datasets: Sequence[Dataset],
                slices: Sequence[FrameHeader], owner: Sequence[int], slot: Mapping[int, int],
                where: Mapping[Path, str]) -> tuple[np.ndarray, dict[str, Any]]:
@@ -64,6 +72,7 @@ def grey_stack(paths: Sequence[Path], datasets: Sequence[Dataset],
     """
     rows, cols = slices[0].rows, slices[0].cols
     stack = np.empty((len(slices), rows, cols), dtype=np.float32)
+    of_file = _slices_of_files(owner, len(paths))
     padding = get_int(datasets[0], "PixelPaddingValue")
     n_padding = 0
     for k, (path, ds) in enumerate(zip(paths, datasets, strict=True)):
@@ -71,7 +80,7 @@ def grey_stack(paths: Sequence[Path], datasets: Sequence[Dataset],
             stored = decode_pixels(ds, path)
         stored = _frames_of(stored, ds, rows, cols, False, where[path])
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite results checked below
-            for j in (j for j in range(len(slices)) if owner[j] == k):
+            for j in of_file[k]:
                 f = slices[j]
                 plane = stored[f.frame or 0]
                 if padding is not None:
@@ -104,11 +113,12 @@ def colour_stack(paths: Sequence[Path], datasets: Sequence[Dataset],
     """
     rows, cols = slices[0].rows, slices[0].cols
     stack = np.empty((len(slices), rows, cols, 3), dtype=np.uint8)
+    of_file = _slices_of_files(owner, len(paths))
     for k, (path, ds) in enumerate(zip(paths, datasets, strict=True)):
         with named(where[path]):
             stored = decode_rgb(ds, path)
         stored = _frames_of(stored, ds, rows, cols, True, where[path])
-        for j in (j for j in range(len(slices)) if owner[j] == k):
+        for j in of_file[k]:
             stack[slot[j]] = stored[slices[j].frame or 0]
         drop_pixel_data(ds)
     return stack
