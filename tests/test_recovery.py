@@ -6,7 +6,8 @@ with a test-only ``sitecustomize.py`` on ``PYTHONPATH``. In every Python process
 wraps ``os.replace`` (the last step of every atomic write in :mod:`radflow.io.atomic`): when the
 destination matches the chosen pattern, it cuts the temporary file to half its size (the state a
 kill during the write leaves on disk), writes a marker file with its process id and the paths, and
-sleeps. The test waits for the marker, then SIGKILLs Snakemake's process group and the paused job.
+sleeps (only the first such process: the pause is claimed with an exclusive file creation). The
+test waits for the marker, then SIGKILLs Snakemake's process group and the paused job.
 A writer that did not go through a temporary file and ``os.replace`` would never pause, and the
 test would fail.
 """
@@ -42,8 +43,19 @@ _marker = os.environ.get("RADFLOW_TEST_MARKER")
 if _pattern and _marker:
     _replace = os.replace
 
+    def _claim():
+        # Exactly one process may pause: with parallel jobs, two writers can reach the pattern
+        # at the same moment, and a plain exists() check would let both through (the second's
+        # rename of the shared ".part" file then fails inside os.replace, and that job records a
+        # failure that has nothing to do with the kill being tested).
+        try:
+            os.close(os.open(_marker + ".claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
+
     def _paused_replace(src, dst, *args, **kwargs):
-        if fnmatch.fnmatch(os.fspath(dst), "*" + _pattern) and not os.path.exists(_marker):
+        if fnmatch.fnmatch(os.fspath(dst), "*" + _pattern) and _claim():
             with open(src, "r+b") as fh:
                 fh.truncate(os.path.getsize(src) // 2)
             with open(_marker + ".part", "w") as fh:
