@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from pydicom.dataset import Dataset
 
+from radflow.demo_folder import MARKER, check_out_dir, sync_folder
 from radflow.demo_masks import DICOM_MASK_PATIENTS, write_dicom_mask
 from radflow.demo_phantom import (
     NODE_LABEL,
@@ -59,10 +60,6 @@ from radflow.io.nifti import write_nifti
 
 logger = logging.getLogger(__name__)
 
-#: File that marks a folder as a radflow demo cohort (regeneration may then replace its files).
-MARKER = ".radflow-demo"
-#: Subfolders whose files are fully owned by the demo (stale files there are removed).
-_OWNED_DIRS = ("dicom", "masks")
 MIN_PATIENTS = 4
 MAX_PATIENTS = 99
 #: Source ID of the clinical row without images.
@@ -297,34 +294,6 @@ def _write_case(staging: Path, case: _Case, seed: int,
     return sheet_rows, truth, clinical
 
 
-def _check_out_dir(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"demo output {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise ConfigError(f"demo output {out} is not empty and is not a radflow demo folder "
-                          f"(no {MARKER} file); choose an empty or new folder")
-
-
-def _sync(staging: Path, out: Path) -> tuple[int, int]:
-    """Copy ``staging`` onto ``out`` (only changed files); drop stale files in owned folders."""
-    new = set()
-    for dirpath, _dirs, files in os.walk(staging):
-        new.update(Path(dirpath, f).relative_to(staging) for f in files)
-    written = sum(write_bytes_if_changed(out / rel, (staging / rel).read_bytes())
-                  for rel in sorted(new))
-    removed = 0
-    for sub in _OWNED_DIRS:
-        for dirpath, dirs, files in os.walk(out / sub, topdown=False):
-            here = Path(dirpath)
-            for name in files + [d for d in dirs if (here / d).is_symlink()]:
-                if (here / name).relative_to(out) not in new:
-                    (here / name).unlink()
-                    removed += 1
-            if here != out / sub and not any(here.iterdir()):
-                here.rmdir()
-    return written, removed
-
-
 def make_demo_cohort(out_dir: str | os.PathLike[str], *, n_patients: int = 6,
                      seed: int = 20240101) -> DemoCohort:
     """Generate the demo cohort into ``out_dir`` (idempotent: unchanged files are kept as is).
@@ -355,7 +324,7 @@ def make_demo_cohort(out_dir: str | os.PathLike[str], *, n_patients: int = 6,
         raise ConfigError(f"--patients must be between {MIN_PATIENTS} and {MAX_PATIENTS} "
                           f"(got {n_patients})")
     out = Path(out_dir)
-    _check_out_dir(out)
+    check_out_dir(out)
     started = time.perf_counter()
     cases = [_case(i, seed) for i in (*range(n_patients), *DICOM_MASK_PATIENTS)]
     sheet_rows: list[dict] = []
@@ -380,7 +349,7 @@ def make_demo_cohort(out_dir: str | os.PathLike[str], *, n_patients: int = 6,
         write_text(staging / MARKER, "radflow demo cohort; regenerate with `radflow demo`\n")
         out.mkdir(parents=True, exist_ok=True)
         write_bytes_if_changed(out / MARKER, (staging / MARKER).read_bytes())
-        written, removed = _sync(staging, out)
+        written, removed = sync_folder(staging, out)
     logger.info("demo cohort: %d patients in %s (%d files written, %d stale removed, %.1f s)",
                 n_patients, out, written, removed, time.perf_counter() - started)
     return DemoCohort(root=out, dicom_root=out / "dicom", sheet=out / "sheet.tsv",
