@@ -10,6 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+from pydicom_corpus import pixel_datasets
 
 from radflow.convert import convert_source, run_convert
 from radflow.dicom.colour import RGB24, pixel_kind
@@ -218,13 +219,7 @@ def test_every_pydicom_colour_image_decodes_or_gets_a_reason(testdata):
     JPEG 2000, RLE, planar configuration 1, big endian, odd sizes), except those with more than
     8 bits per sample (unsupported-photometric)."""
     outcomes = {}
-    for path in sorted((testdata / "pydicom_test_files").rglob("*.dcm")):
-        try:
-            ds = read_dataset(path)
-        except Exception:  # not readable at all: the crawl's business (test_dicom_index)
-            continue
-        if "PixelData" not in ds or ds.get("SamplesPerPixel", 1) != 3:
-            continue
+    for path, ds in pixel_datasets(testdata, samples_per_pixel=3):
         try:
             pixel_kind(str(ds.get("PhotometricInterpretation", "")), 3,
                        ds.get("BitsAllocated"))
