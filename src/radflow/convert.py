@@ -34,7 +34,7 @@ import SimpleITK as sitk
 
 from radflow import __version__
 from radflow.convert_masks import MASK_KINDS, convert_mask_object
-from radflow.dicom.colour import COLOUR_REASON, is_colour, write_colour_nifti
+from radflow.dicom.colour import COLOUR_REASON, is_colour
 from radflow.dicom.reasons import reason_kind
 from radflow.dicom.sidecar import acquisition_sidecar
 from radflow.dicom.volume import read_series
@@ -111,15 +111,14 @@ def convert_source(source: dict[str, Any], nifti_path: Path, settings: GeometryS
             else:
                 image = sitk.Cast(image, sitk.sitkFloat32)
             sidecar["acquisition"] = {}
+        sidecar["voxel_hash"] = write_nifti(nifti_path, image)
         if is_colour(image):
-            sidecar["voxel_hash"] = write_colour_nifti(nifti_path, image)
             sidecar.update(status=f"excluded:{COLOUR_REASON}", nifti=nifti_path.name,
                            grid=_grid(image),
                            error="colour (RGB) image: written for viewing; radiomics needs "
                                  "grey values, so pairing and extraction skip it")
             log.warning("convert %s: excluded:%s (written as RGB)", key, COLOUR_REASON)
         else:
-            sidecar["voxel_hash"] = write_nifti(nifti_path, image)
             sidecar.update(status="ok", nifti=nifti_path.name, grid=_grid(image))
     except RadflowError as exc:
         status = f"{reason_kind(exc.reason) or 'failed'}:{exc.reason}"

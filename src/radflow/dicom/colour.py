@@ -3,9 +3,9 @@
 A colour series (SamplesPerPixel 3, PhotometricInterpretation RGB, YBR_FULL, YBR_FULL_422, or
 YBR_RCT / YBR_ICT in JPEG 2000, 8 bits per sample, planar configuration 0 or 1) converts to one
 RGB volume: YBR data are converted to RGB (:func:`radflow.dicom.pixels.decode_rgb`), and the
-volume is written as a NIfTI-1 file of datatype RGB24 (``DT_RGB24``, 3 x uint8 per voxel), with
-the same affine as any other volume. Voxels are the stored values: colour images have no
-Modality LUT (RescaleSlope/Intercept do not apply).
+volume is written by :func:`radflow.io.nifti.write_nifti` as a NIfTI-1 file of datatype RGB24
+(``DT_RGB24``, 3 x uint8 per voxel), with the same affine as any other volume. Voxels are the
+stored values: colour images have no Modality LUT (RescaleSlope/Intercept do not apply).
 
 Radiomics needs one grey value per voxel; the colour of a screenshot, fused overlay or
 colour-coded map is a display rendering (window, colour map, burned-in annotations), not a
@@ -20,15 +20,11 @@ PALETTE COLOR, other multi-sample interpretations and colour with more than 8 bi
 
 from __future__ import annotations
 
-import os
-
-import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
 
 from radflow.errors import DicomError
-from radflow.io.atomic import gzip_bytes, write_bytes
-from radflow.io.nifti import image_affine_ras, read_image, voxel_hash
+from radflow.io.nifti import RGB24
 
 MONOCHROME = frozenset({"MONOCHROME1", "MONOCHROME2"})
 #: Photometric interpretations decoded to RGB (YBR_RCT / YBR_ICT: JPEG 2000 colour transforms,
@@ -36,7 +32,6 @@ MONOCHROME = frozenset({"MONOCHROME1", "MONOCHROME2"})
 COLOUR_PHOTOMETRICS = frozenset({"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT"})
 #: Convert status reason of a converted colour series; QC code of the crawl.
 COLOUR_REASON = "colour-image"
-RGB24 = np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")])
 
 
 def pixel_kind(photometric: str, samples: int | None, bits_allocated: int | None) -> str:
@@ -75,31 +70,5 @@ def colour_image(stack: np.ndarray) -> sitk.Image:
     return sitk.GetImageFromArray(np.ascontiguousarray(stack, dtype=np.uint8), isVector=True)
 
 
-def colour_nifti_bytes(image: sitk.Image) -> bytes:
-    """Serialise a 3-D RGB image as gzipped NIfTI-1 (``DT_RGB24``) with a clean header, the same
-    affine convention as :func:`radflow.io.nifti.nifti_bytes`."""
-    if image.GetDimension() != 3 or not is_colour(image):
-        raise ValueError("expected a 3-D image with 3 components per voxel")
-    data_zyx = sitk.GetArrayViewFromImage(image)
-    data_xyz = np.ascontiguousarray(np.transpose(data_zyx, (2, 1, 0, 3)), dtype=np.uint8)
-    rgb = data_xyz.view(RGB24).reshape(data_xyz.shape[:3])
-    affine = image_affine_ras(image)
-    img = nib.Nifti1Image(rgb, affine)
-    hdr = img.header
-    hdr.set_xyzt_units("mm", "sec")
-    img.set_sform(affine, code=1)
-    img.set_qform(affine, code=1)
-    for field in ("descrip", "aux_file", "intent_name", "db_name"):
-        hdr[field] = b""
-    return gzip_bytes(img.to_bytes())
-
-
-def write_colour_nifti(dest: str | os.PathLike[str], image: sitk.Image) -> str:
-    """Write an RGB volume atomically (``DT_RGB24``); return the voxel hash of the file as read
-    back (:func:`radflow.io.nifti.voxel_hash`)."""
-    write_bytes(dest, colour_nifti_bytes(image))
-    return voxel_hash(read_image(dest))
-
-
 __all__ = ["COLOUR_PHOTOMETRICS", "COLOUR_REASON", "MONOCHROME", "RGB24", "colour_image",
-           "colour_nifti_bytes", "is_colour", "pixel_kind", "write_colour_nifti"]
+           "is_colour", "pixel_kind"]

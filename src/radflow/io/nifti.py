@@ -23,6 +23,8 @@ from radflow.errors import InputFileError
 from radflow.io.atomic import gzip_bytes, write_bytes
 
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+#: NIfTI's RGB24 voxel type (``DT_RGB24``), as nibabel reads and writes it.
+RGB24 = np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")])
 
 
 def image_affine_ras(image: sitk.Image) -> np.ndarray:
@@ -43,11 +45,22 @@ def image_affine_ras(image: sitk.Image) -> np.ndarray:
 
 
 def nifti_bytes(image: sitk.Image) -> bytes:
-    """Serialise a 3-D image as gzipped NIfTI-1 bytes with a clean, deterministic header."""
+    """Serialise a 3-D image as gzipped NIfTI-1 bytes with a clean, deterministic header.
+
+    A scalar image keeps its pixel type; an image with 3 components per voxel (a colour volume,
+    :mod:`radflow.dicom.colour`) is written as ``DT_RGB24`` (3 x uint8 per voxel).
+    """
     if image.GetDimension() != 3:
         raise ValueError(f"expected a 3-D image, got {image.GetDimension()}-D")
+    components = image.GetNumberOfComponentsPerPixel()
     data_zyx = sitk.GetArrayViewFromImage(image)
-    data_xyz = np.ascontiguousarray(np.transpose(data_zyx, (2, 1, 0)))
+    if components == 3:
+        data_xyz = np.ascontiguousarray(np.transpose(data_zyx, (2, 1, 0, 3)), dtype=np.uint8)
+        data_xyz = data_xyz.view(RGB24).reshape(data_xyz.shape[:3])
+    elif components == 1:
+        data_xyz = np.ascontiguousarray(np.transpose(data_zyx, (2, 1, 0)))
+    else:
+        raise ValueError(f"expected 1 or 3 components per voxel, got {components}")
     affine = image_affine_ras(image)
     img = nib.Nifti1Image(data_xyz, affine)
     hdr = img.header
