@@ -58,6 +58,24 @@ def pixel_kind(photometric: str, samples: int | None, bits_allocated: int | None
                      reason="unsupported-photometric")
 
 
+def check_same_kind(kind: str, label: str, first_kind: str, first_label: str) -> None:
+    """One pixel kind per series: every object monochrome, or every object colour.
+
+    ``kind`` / ``first_kind`` are :func:`pixel_kind` results; the labels name the objects
+    (their positions in the series, :mod:`radflow.dicom.naming`). The crawl and the convert
+    stage both call this.
+
+    Raises
+    ------
+    DicomError
+        ``unsupported-photometric`` when the kinds differ.
+    """
+    if kind != first_kind:
+        names = {"mono": "monochrome", "colour": "colour"}
+        raise DicomError(f"{label} is a {names[kind]} image, {first_label} a "
+                         f"{names[first_kind]} one", reason="unsupported-photometric")
+
+
 def is_colour(image: sitk.Image) -> bool:
     """Whether a converted volume is a colour (RGB) volume."""
     return image.GetNumberOfComponentsPerPixel() == 3
@@ -70,5 +88,5 @@ def colour_image(stack: np.ndarray) -> sitk.Image:
     return sitk.GetImageFromArray(np.ascontiguousarray(stack, dtype=np.uint8), isVector=True)
 
 
-__all__ = ["COLOUR_PHOTOMETRICS", "COLOUR_REASON", "MONOCHROME", "RGB24", "colour_image",
-           "is_colour", "pixel_kind"]
+__all__ = ["COLOUR_PHOTOMETRICS", "COLOUR_REASON", "MONOCHROME", "RGB24", "check_same_kind",
+           "colour_image", "is_colour", "pixel_kind"]

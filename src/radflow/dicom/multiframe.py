@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from radflow.dicom.headers import get_float, get_floats, get_strs, get_value
 from radflow.errors import DicomError
@@ -100,8 +101,7 @@ def _pointers(ds: Dataset) -> set[int]:
     value = get_value(ds, "FrameIncrementPointer")
     if value is None or value == "":
         return set()
-    values = value if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue" \
-        else [value]
+    values = value if isinstance(value, list | tuple | MultiValue) else [value]
     out = set()
     for v in values:
         try:
@@ -187,24 +187,22 @@ def classic_frame_geometry(ds: Dataset, n_frames: int, shared: Dataset | None) -
                          f"{kind or '(none)'}: planar or projection frames, not a reconstructed "
                          "volume (RECON TOMO)", reason="nm-projection")
     found = _plane(ds, [shared])
-    pointers = _pointers(ds)
-    if pointers & TIME_POINTERS:
-        if found["ImagePositionPatient"] is None or found["ImageOrientationPatient"] is None:
-            raise DicomError(f"cine object with {n_frames} frames (Frame Increment Pointer "
-                             "(0028,0009) names Frame Time / Frame Time Vector) and no "
-                             "ImagePositionPatient / ImageOrientationPatient: frames are time "
-                             "points without patient coordinates", reason="cine-no-geometry")
-        error = _missing(found, "(top level and SharedFunctionalGroupsSequence)")
-        if error is not None:
-            raise error
+    cine = bool(_pointers(ds) & TIME_POINTERS)
+    if cine and (found["ImagePositionPatient"] is None
+                 or found["ImageOrientationPatient"] is None):
+        raise DicomError(f"cine object with {n_frames} frames (Frame Increment Pointer "
+                         "(0028,0009) names Frame Time / Frame Time Vector) and no "
+                         "ImagePositionPatient / ImageOrientationPatient: frames are time "
+                         "points without patient coordinates", reason="cine-no-geometry")
+    error = _missing(found, "(top level and SharedFunctionalGroupsSequence)")
+    if error is not None:
+        raise error
+    if cine:  # every frame in the one plane: a single-slice time series
         position = tuple(found["ImagePositionPatient"])  # type: ignore[arg-type]
         return ClassicFrames((position,) * n_frames,  # type: ignore[arg-type]
                              tuple(found["ImageOrientationPatient"]),  # type: ignore[arg-type]
                              tuple(found["PixelSpacing"]),  # type: ignore[arg-type]
                              "", tuple(range(1, n_frames + 1)))
-    error = _missing(found, "(top level and SharedFunctionalGroupsSequence)")
-    if error is not None:
-        raise error
     spacing, _ = _spacing(_merged_spacing(ds, shared), signed=False)
     if spacing is None:
         raise DicomError(f"classic multi-frame object with {n_frames} frames and one plane "

@@ -36,7 +36,7 @@ from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
-from radflow.dicom.colour import COLOUR_REASON, pixel_kind
+from radflow.dicom.colour import COLOUR_REASON, check_same_kind, pixel_kind
 from radflow.dicom.dimensions import plan_split
 from radflow.dicom.duplicates import resolve_duplicate_instances, resolve_same_position
 from radflow.dicom.frames import FrameHeader, check_rescale, frames_geometry
@@ -148,8 +148,8 @@ def _check_exclusions(infos: Sequence[FileInfo], settings: CrawlSettings) -> Non
 def _check_content(infos: Sequence[FileInfo], where: dict[Path, str]) -> str:
     """Pixel data present, a supported photometric interpretation (one kind for the whole
     series), frames that can be placed; return the series' pixel kind (``mono`` / ``colour``)."""
-    kinds: dict[str, str] = {}
-    for i in infos:
+    first_kind = "mono"
+    for k, i in enumerate(infos):
         if not i.has_pixels:
             raise DicomError(f"{where[i.path]}: no Pixel Data (7FE0,0010)",
                              reason="missing-pixel-data")
@@ -157,14 +157,12 @@ def _check_content(infos: Sequence[FileInfo], where: dict[Path, str]) -> str:
             kind = pixel_kind(i.photometric, i.samples, i.bits_allocated)
         except DicomError as exc:
             raise DicomError(f"{where[i.path]}: {exc}", reason=exc.reason) from None
-        kinds.setdefault(kind, where[i.path])
-        if len(kinds) > 1:
-            raise DicomError(f"{kinds['colour']} is a colour image, {kinds['mono']} a "
-                             "monochrome one", reason="unsupported-photometric")
+        first_kind = kind if k == 0 else first_kind
+        check_same_kind(kind, where[i.path], first_kind, where[infos[0].path])
         if i.frames_error is not None:
             raise DicomError(f"{where[i.path]}: {i.frames_error}",
                              reason=i.frames_error.reason) from None
-    return next(iter(kinds), "mono")
+    return first_kind
 
 
 def _groups(frames: list[FrameHeader], builder: _Builder, where: dict[Path, str],

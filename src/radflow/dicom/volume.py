@@ -26,7 +26,7 @@ import numpy as np
 import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
-from radflow.dicom.colour import colour_image, pixel_kind
+from radflow.dicom.colour import check_same_kind, colour_image, pixel_kind
 from radflow.dicom.frames import FrameHeader, check_rescale, frame_headers, frames_geometry
 from radflow.dicom.headers import get_float, get_int, get_str, get_strs, quiet_pydicom, read_dataset
 from radflow.dicom.multiframe import POSITION_SOURCES
@@ -131,14 +131,12 @@ def read_series(files: Sequence[str | os.PathLike[str]], settings: GeometrySetti
     kinds = []
     for k, (path, ds) in enumerate(zip(paths, datasets, strict=True)):
         with quiet_pydicom(path), named(where[path]):
-            kinds.append(_check_image(ds, datasets[0], where[paths[0]]))
+            kinds.append(_check_image(ds, datasets[0], where[path], where[paths[0]]))
             found = _select(frame_headers(ds, path), frames[k] if frames else None)
         slices.extend(found)
         owner.extend([k] * len(found))
-    if len(set(kinds)) > 1:
-        odd = kinds.index(next(k for k in kinds if k != kinds[0]))
-        raise DicomError(f"{where[paths[odd]]} is a {kinds[odd]} image, {where[paths[0]]} a "
-                         f"{kinds[0]} one", reason="unsupported-photometric")
+    for path, kind in zip(paths, kinds, strict=True):
+        check_same_kind(kind, where[path], kinds[0], where[paths[0]])
     geometry = frames_geometry(slices, settings, get_float(datasets[0], "SliceThickness"),
                                where)
     check_rescale(slices, where)
@@ -200,9 +198,9 @@ def _select(found: list[FrameHeader], wanted: Sequence[int] | None) -> list[Fram
     return [found[i] for i in wanted]
 
 
-def _check_image(ds: Dataset, first: Dataset, first_label: str) -> str:
-    """Check one object (messages are prefixed with its position by the caller); return its
-    pixel kind (``"mono"`` or ``"colour"``)."""
+def _check_image(ds: Dataset, first: Dataset, label: str, first_label: str) -> str:
+    """Check one object (exception messages are prefixed with its ``label`` by the caller);
+    return its pixel kind (``"mono"`` or ``"colour"``)."""
     for keyword in ("SeriesInstanceUID", "SOPClassUID"):
         if get_str(ds, keyword) != get_str(first, keyword):
             raise DicomError(f"{keyword} differs from {first_label}",
@@ -215,7 +213,7 @@ def _check_image(ds: Dataset, first: Dataset, first_label: str) -> str:
         raise DicomError("Modality LUT Sequence (0028,3000) instead of RescaleSlope/Intercept "
                          "is not supported", reason="unsupported-modality-lut")
     if "LOCALIZER" in (v.upper() for v in get_strs(ds, "ImageType")):
-        logger.warning("ImageType contains LOCALIZER")
+        logger.warning("%s: ImageType contains LOCALIZER", label)
     return kind
 
 
