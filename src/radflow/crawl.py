@@ -165,7 +165,7 @@ def crawl(dicom_root: Path | None, sheet: Path | None, key: bytes,
 
     located = located_files(by_uid, deidentified) if sheet_folders else {}
     pair_rows = [plan_sheet_row(row, key, sheet_dir, by_uid, sheet_folders.get(row["row"]),
-                                sources, deidentified, located)
+                                sources, located, deidentified)
                  for row in rows_sheet]
     mask_plan = plan_dicom_masks(masks, images, key, rois, fallback_modalities)
     reading = {"fractional_threshold": rois.fractional_threshold,

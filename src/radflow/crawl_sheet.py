@@ -117,9 +117,18 @@ def file_source(path: Path, role: str, cid: str, subject_ref: str, key: bytes,
 
 def plan_sheet_row(row: dict[str, Any], key: bytes, sheet_dir: Path,
                    by_uid: dict[str, SeriesRecord], folder: Path | None,
-                   sources: dict[str, Source],
-                   deidentified: Deidentified | None = None,
-                   located: dict[str, list[Path]] | None = None) -> dict[str, Any]:
+                   sources: dict[str, Source], located: dict[str, list[Path]],
+                   deidentified: Deidentified | None = None) -> dict[str, Any]:
+    """The planned pair of one sheet row (a ``pairs.tsv`` row); registers its files in
+    ``sources``.
+
+    Parameters
+    ----------
+    folder
+        The row's image folder (resolved), when its image is a DICOM folder.
+    located
+        :func:`located_files` of ``by_uid``, computed once per crawl (only read for folder rows).
+    """
     subject = row["subject"]
     cid = make_case_id(key, subject)
     image_ref = row["image"]
@@ -130,15 +139,14 @@ def plan_sheet_row(row: dict[str, Any], key: bytes, sheet_dir: Path,
             base, sep, split = uid.partition("_")  # "<uid>_e2": one volume of a split series
             uid = replace_uid(key, base) + sep + split
         rec = by_uid.get(uid)
-        if rec is None or series_key(key, uid) not in sources:
-            image_key, image_status = series_key(key, uid), "failed:series-not-found"
+        image_key = series_key(key, uid)
+        if rec is None or image_key not in sources:
+            image_status = "failed:series-not-found"
         else:
-            image_key = series_key(key, uid)
             image_status = sources[image_key].row["status"]
             if patient_case_id(key, rec.patient_id, deidentified) != cid:
                 problem = "failed:subject-mismatch"
     elif folder is not None:
-        located = located if located is not None else located_files(by_uid, deidentified)
         # every file of the series lies in the folder (on a de-identified tree: every source
         # file it was made from)
         candidates = [r for ref, r in by_uid.items()
