@@ -95,3 +95,41 @@ def test_sum_of_cancelling_terms_is_zero() -> None:
     x = np.ones((4, 4, 4))
     out = separable_response(x, (0, 1, 2), [((k, k, k), 0.5), ((k, k, k), -0.5)], "wrap", "sum")
     assert out.shape == x.shape and not out.any()
+
+
+@pytest.mark.parametrize("combine", ["sum", "max"])
+@pytest.mark.parametrize("axes", [(0, 1, 2), (1, 2), (2, 0, 1)])
+def test_slabs_are_bit_identical_to_one_slab(combine: str, axes: tuple[int, ...]) -> None:
+    """The passes after the first run slab by slab; any slab size gives the same bits."""
+    k = np.array([1.0, -2.0, 0.5])
+    r = k[::-1].copy()
+    ops = [((k,), (r,), (k,)), ((k,), (k,), (k,)), ((), (k,), (k, r)), ((), (), ())]
+    terms = [(o[: len(axes)], w) for o, w in zip(ops, (1.0, -0.5, 0.25, 0.1), strict=True)]
+    x = np.random.default_rng(2).normal(size=(9, 11, 13))
+    before = x.copy()
+    whole = separable_response(x, axes, terms, "reflect", combine, slab_voxels=10**9)
+    for slab_voxels in (1, 50, 300):
+        sliced = separable_response(x, axes, terms, "reflect", combine, slab_voxels=slab_voxels)
+        np.testing.assert_array_equal(sliced, whole)
+    np.testing.assert_array_equal(x, before)  # the input is never modified
+
+
+def test_rotation_invariant_laws_holds_at_most_three_volumes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory bound of the slab evaluation: besides the input, a first-pass volume and the
+    result (the old depth-first walk peaked at five)."""
+    import tracemalloc
+
+    from radflow.filters.laws import LawsSettings, laws_filter
+
+    x = np.random.default_rng(3).random((32, 48, 48))
+    monkeypatch.setattr(separable, "SLAB_VOXELS", x.size // 16)
+    settings = LawsSettings(kernel="L5E5E5", rotation_invariant=True, pooling="max",
+                            energy_delta=2)
+    tracemalloc.start()
+    try:
+        laws_filter(x, settings)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.6 * x.nbytes

@@ -160,9 +160,13 @@ def _walk(volume: np.ndarray, axes: Sequence[int], items: list[tuple[tuple[_Key,
         yield from _walk(partial, axes, sub, ops_by_key, mode, level + 1)
 
 
+#: Target size (voxels) of the slabs in which the passes after the first are computed.
+SLAB_VOXELS = 1 << 20
+
+
 def separable_response(volume: np.ndarray, axes: Sequence[int],
                        terms: Sequence[tuple[Sequence[AxisOp], float]], mode: str,
-                       combine: str) -> np.ndarray:
+                       combine: str, *, slab_voxels: int | None = None) -> np.ndarray:
     """Combine the responses of several separable kernels.
 
     Parameters
@@ -179,6 +183,13 @@ def separable_response(volume: np.ndarray, axes: Sequence[int],
         ``"sum"``: Σ weight·response (mean pooling uses weight = sign / number of rotations; a
         linear combination such as the LoG uses the term weights). ``"max"``: voxel-wise maximum of
         weight·response over the terms (max pooling).
+    slab_voxels
+        Memory bound: the first pass (along ``axes[0]``) of each distinct operator is computed on
+        the whole volume; the later passes and the pooling run slab by slab along ``axes[0]``
+        (which they do not filter), about ``slab_voxels`` voxels at a time (default
+        :data:`SLAB_VOXELS`).
+        The arithmetic per voxel is the same, so the result is bit-identical to whole-volume
+        passes; at most three full volumes are alive (input, first-pass output, result).
 
     Returns
     -------
@@ -202,18 +213,47 @@ def separable_response(volume: np.ndarray, axes: Sequence[int],
                 items.append((keys, (total,)))
         else:
             items.append((keys, (min(weights), max(weights))))
-    result: np.ndarray | None = None
-    for payload, response in _walk(volume, axes, items, ops_by_key, mode):
-        value = _weighted(response, payload)  # type: ignore[arg-type]
-        if result is None:
-            result = value if value is not volume else value.copy()
-        elif combine == "sum":
-            result += value
-        else:
-            np.maximum(result, value, out=result)
-    if result is None:  # every weight cancelled (mean pooling of an odd kernel family)
+    if not items:  # every weight cancelled (mean pooling of an odd kernel family)
         return np.zeros_like(volume)
+    first_level: dict[_Key, list[tuple[tuple[_Key, ...], object]]] = {}
+    for keys, payload in items:
+        first_level.setdefault(keys[0], []).append((keys, payload))
+    slab_axis = axes[0]  # the later passes filter other axes
+    slab_voxels = SLAB_VOXELS if slab_voxels is None else slab_voxels
+    result = np.empty(volume.shape, dtype=np.float64)
+    first_group = True
+    for key, sub in first_level.items():
+        # The input itself is never modified: with no first pass, later passes make new arrays
+        # (a one-axis kernel has no later pass, so it gets its own copy here).
+        partial = (volume if not ops_by_key[key] and len(axes) > 1
+                   else _apply(volume, ops_by_key[key], axes[0], mode))
+        for where in _slabs(volume.shape, slab_axis, slab_voxels):
+            index = tuple(where if a == slab_axis else slice(None) for a in range(volume.ndim))
+            leaves = _walk(partial[index], axes, sub, ops_by_key, mode, level=1)
+            for n, (payload, response) in enumerate(leaves):
+                value = _weighted(response, payload)  # type: ignore[arg-type]
+                _combine(result[index], value, combine, first=first_group and n == 0)
+        first_group = False
+        del partial
     return result
+
+
+def _slabs(shape: tuple[int, ...], axis: int, slab_voxels: int) -> Iterator[slice]:
+    """Consecutive slices along ``axis`` of about ``slab_voxels`` voxels each."""
+    per_index = max(1, int(np.prod(shape)) // max(1, shape[axis]))
+    step = max(1, slab_voxels // per_index)
+    for start in range(0, shape[axis], step):
+        yield slice(start, min(start + step, shape[axis]))
+
+
+def _combine(result: np.ndarray, value: np.ndarray, combine: str, *, first: bool) -> None:
+    """Pool ``value`` into ``result`` in place (the first term is copied)."""
+    if first:
+        result[...] = value
+    elif combine == "sum":
+        result += value
+    else:
+        np.maximum(result, value, out=result)
 
 
 def _weighted(response: np.ndarray, payload: tuple[float, ...]) -> np.ndarray:
