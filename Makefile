@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CORES  ?= 2
 DEMO   := demo
 
-.PHONY: run test test-fast test-slurm lint demo clean-results help
+.PHONY: run test test-fast test-slurm lint demo clean-results help bench
 
 help:
 	@echo "make run   - create .venv, install radflow, generate the demo cohort, run the workflow"
@@ -40,6 +40,24 @@ test-slurm: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint --configfile config/demo.yaml
+
+# The performance figures of the README (bench/*.py; each runs radflow and the bare reference tool
+# side by side, A B A B, and prints paired ratios). Not part of CI. Needs Debian's dcm2niix
+# (apt-get install dcm2niix); MIRP goes into its own environment (.venv-bench), as it pins its own
+# numpy/scipy/ITK and is not a radflow dependency.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed:
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet mirp==2.7.0
+	touch $@
+
+bench: $(STAMP) $(BENCH_VENV)/.installed
+	@command -v dcm2niix >/dev/null || { echo "bench: dcm2niix is missing (apt-get install dcm2niix)"; exit 1; }
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/planning.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/convert.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/extract_stage.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/startup.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/laws.py --mirp-python $(BENCH_VENV)/bin/python
 
 clean-results:
 	rm -rf results .snakemake

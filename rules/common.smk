@@ -3,7 +3,10 @@
 
 
 def plan():
-    """The crawl checkpoint's plan (series to convert, pairs to build, extraction units)."""
+    """The crawl checkpoint's plan (series to convert, pairs to build, extraction units).
+
+    Called by every job's input function; read_plan reads the tables once per process and
+    version of the tables (memoised), and every lookup after that is a dict access."""
     ck = checkpoints.crawl.get()
     return rw.read_plan(ck.output.series, ck.output.pairs, config["convert"]["scope"])
 
@@ -20,8 +23,7 @@ def deid_records(wildcards):
 
 
 def all_sidecars(wildcards):
-    c = plan().convert
-    return [rw.sidecar_path(RES, cid, key) for cid, key in zip(c.case_id, c.series_key)]
+    return rw.all_sidecars(plan(), RES)
 
 
 def all_pair_files(pattern):

@@ -17,6 +17,9 @@ rule extract_one:
     benchmark:
         f"{RES}/benchmarks/extract/{{case_id}}/{{unit}}.tsv"
     threads: config["extract"]["threads"]
+    # longest units first (modelled seconds; 0 until the pair records exist), so that the
+    # biggest image does not start last and run alone (rsc.extract_priority)
+    priority: lambda wc, input: rsc.extract_priority(input.pairs, input.params, bool(config["laws"]))
     resources:
         mem_mb=lambda wc, input: rsc.extract_mem_mb(input.pairs, input.params,
             laws=bool(config["laws"]), floor_mb=config["extract"]["mem_mb"]),

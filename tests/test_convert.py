@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -16,7 +17,7 @@ from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series
 from radflow.dicom.synthetic_masks import ContourSpec, RoiSpec, write_rtstruct
 from radflow.errors import PairingError
 from radflow.io.atomic import write_json
-from radflow.io.nifti import read_image, write_nifti
+from radflow.io.nifti import read_image, voxel_hash, write_nifti
 from radflow.settings import GeometrySettings
 
 PATIENT = Patient("PID-CONVERT-1", "Planted^Name", institution="Planted Hospital",
@@ -47,6 +48,25 @@ def test_dicom_series_with_per_slice_rescale(tmp_path) -> None:
         assert planted not in text
 
 
+def test_integer_ct_is_written_as_int16(tmp_path) -> None:
+    """Integer rescale whose values fit int16: an int16 NIfTI (no scl scaling) with the values of
+    the float32 conversion; the sidecar hash is the hash of the file as read back."""
+    stored = (np.arange(3 * 4 * 5).reshape(3, 4, 5) * 97 % 4000).astype(np.int16)
+    files = write_series(tmp_path / "d", stored, patient=PATIENT, study=STUDY,
+                         series_uid=derived_uid("s"), intercept=-1024.0,
+                         origin=(-249.51171875, -388.2, -1017.125), spacing=(0.7, 0.7, 1.25))
+    out = tmp_path / "out" / "s0000000000000001.nii.gz"
+    sidecar = convert_source(_source(files), out, GeometrySettings())
+    assert sidecar["status"] == "ok"
+    back = read_image(out)
+    assert back.GetPixelID() == sitk.sitkInt16
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back),
+                                  (stored.astype(np.float64) - 1024).astype(np.float32))
+    assert sidecar["voxel_hash"] == voxel_hash(back)
+    header = nib.load(out).header
+    assert header.get_data_dtype() == np.int16 and np.isnan(header["scl_slope"])
+
+
 def test_missing_slice_fails_without_a_volume(tmp_path) -> None:
     stored = np.zeros((5, 4, 4), np.int16)
     files = write_series(tmp_path / "d", stored, patient=PATIENT, study=STUDY,
@@ -67,8 +87,8 @@ def test_run_convert_writes_sidecar_beside_volume(tmp_path) -> None:
     run_convert(source_json=str(src), sidecar_json=str(tmp_path / "o" / "s1.json"),
                 settings=GeometrySettings())
     sidecar = json.loads((tmp_path / "o" / "s1.json").read_text())
-    assert sidecar["status"] == "ok" and sidecar["nifti"] == "s1.nii.gz"
-    back = read_image(tmp_path / "o" / "s1.nii.gz")
+    assert sidecar["status"] == "ok" and sidecar["nifti"] == "s1.mha"  # a sheet file: exact copy
+    back = read_image(tmp_path / "o" / "s1.mha")
     assert back.GetPixelID() == sitk.sitkUInt8
 
 

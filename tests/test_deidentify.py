@@ -222,3 +222,27 @@ def test_deidentify_target_alone(tmp_path) -> None:
     planted = set().union(*(planted_terms(p).values() for p in PATIENTS))
     hits = find_planted(work, planted, skip=[".radflow", "results/x/deid/actions.tsv"])
     assert hits == []
+
+
+def test_planted_scan_reads_volume_headers_not_voxels(tmp_path) -> None:
+    """A name in a NIfTI/MetaImage header or a gzip file name is found; the same bytes as int16
+    voxel values (CT numbers 66, 97, 101, 107 are "Baek" in UTF-16) are not text and not a hit."""
+    import gzip as gz
+
+    import nibabel as nib
+    import numpy as np
+
+    voxels = np.array([[[66, 97, 101, 107]]], dtype=np.int16)
+    img = nib.Nifti1Image(voxels, np.eye(4))
+    (tmp_path / "clean.nii.gz").write_bytes(gz.compress(img.to_bytes(), mtime=0))
+    img.header["descrip"] = b"Baek"
+    (tmp_path / "descrip.nii").write_bytes(img.to_bytes())
+    with gz.GzipFile(tmp_path / "named.nii.gz", "wb", mtime=0) as fh:  # FNAME: named.nii
+        fh.write(nib.Nifti1Image(voxels * 0, np.eye(4)).to_bytes())
+    (tmp_path / "header.mha").write_bytes(b"ObjectType = Image\nComment = Baek\n"
+                                          b"ElementDataFile = LOCAL\n" + voxels.tobytes())
+    (tmp_path / "voxels.mha").write_bytes(b"ObjectType = Image\nElementDataFile = LOCAL\n"
+                                          + voxels.tobytes())
+    assert find_planted(tmp_path, ["Baek", "named"]) == [
+        "descrip.nii: 'Baek'", "header.mha: 'Baek'", "named.nii.gz: 'named'",
+        "path named.nii.gz: 'named'"]

@@ -40,7 +40,7 @@ def test_voxels_axes_and_geometry(tmp_path):
                    intercept=-1024.0)
     image, datasets = read_series_volume(files, SETTINGS)
     assert image.GetSize() == (5, 3, 4)                      # (x=columns, y=rows, z=slices)
-    assert image.GetPixelID() == sitk.sitkFloat32
+    assert image.GetPixelID() == sitk.sitkInt16             # integer rescale, fits int16
     assert image.GetSpacing() == pytest.approx((0.7, 0.9, 2.5))
     assert image.GetOrigin() == pytest.approx((-5.0, 12.0, 30.0))
     assert image.GetDirection() == pytest.approx((1, 0, 0, 0, 1, 0, 0, 0, 1))
@@ -56,13 +56,61 @@ def test_per_slice_rescale_keeps_50_5(tmp_path):
     stored = np.zeros((3, 2, 2), np.int16)
     stored[0], stored[1], stored[2] = 101, 7, 505
     files = _write(tmp_path, stored, slope=[0.5, 2.0, 0.1], intercept=[0.0, -3.0, 0.0])
-    values = sitk.GetArrayFromImage(read_series_volume(files, SETTINGS)[0])
+    image = read_series_volume(files, SETTINGS)[0]
+    assert image.GetPixelID() == sitk.sitkFloat32          # fractional slopes
+    values = sitk.GetArrayFromImage(image)
     # float32 has a 24-bit significand: 50.5 is exact, and 505 * 0.1 computed in float64 then
     # rounded once lands on 50.5 too; rtol 2**-23 (one float32 ulp) would still catch a slope
     # taken from the wrong slice (25.25, 252.5 or 1010).
     np.testing.assert_allclose(values[0], 50.5, rtol=2**-23)
     np.testing.assert_allclose(values[2], 50.5, rtol=2**-23)
     np.testing.assert_array_equal(values[1], 11.0)
+
+
+def _float32_rule(stored: np.ndarray, slope, intercept) -> np.ndarray:
+    """The conversion before the int16 rule: float64 rescale per slice, rounded to float32."""
+    n = len(stored)
+    slopes = np.broadcast_to(np.asarray(slope, dtype=np.float64), (n,))
+    intercepts = np.broadcast_to(np.asarray(intercept, dtype=np.float64), (n,))
+    return (stored.astype(np.float64) * slopes[:, None, None]
+            + intercepts[:, None, None]).astype(np.float32)
+
+
+@pytest.mark.parametrize(("stored", "slope", "intercept", "dtype"), [
+    # CT: stored int16, intercept -1024
+    (np.array([-2000, 0, 3000, 31743]), 1.0, -1024.0, np.int16),
+    # per-slice integer rescales that differ, still integers within int16
+    (np.array([-7, 0, 9, 1000]), [1.0, 2.0, -1.0], [-1024.0, 0.0, 5.0], np.int16),
+    # uint16 stored values that fit int16 after the rescale (MR, CT with an unsigned encoding)
+    (np.array([0, 1, 4095, 32767], dtype=np.uint16), 1.0, 0.0, np.int16),
+    (np.array([0, 1, 4095, 65535], dtype=np.uint16), 1.0, -32768.0, np.int16),
+    # out of int16 only in the last slice: the int16 volume becomes float32 midway
+    (np.array([0, 1, 4095, 40000], dtype=np.uint16), 1.0, 0.0, np.float32),
+    (np.array([-32768, 0, 32767, 2]), 1.0, -1024.0, np.float32),
+    (np.array([-2, 0, 3, 17000]), 2.0, 0.0, np.float32),
+    # integer values but a fractional slope: float32 (the rule looks at slope and intercept)
+    (np.array([0, 2, 4, 6]), 0.5, 0.0, np.float32),
+    (np.array([0, 1, 2, 3]), 1.0, 0.5, np.float32),
+])
+def test_voxel_type_rule_keeps_float32_values(tmp_path, stored, slope, intercept, dtype):
+    """int16 exactly when every slice's slope and intercept are integers and every rescaled
+    value fits int16; either way the values equal the float32 conversion's, voxel for voxel."""
+    stored = stored.astype(np.uint16 if stored.dtype == np.uint16 else np.int16)
+    arr = np.resize(stored[:-1], (3, 4, 5))
+    arr[2, -1, -1] = stored[-1]                 # the extreme value only in the last slice
+    files = _write(tmp_path, arr, slope=slope, intercept=intercept)
+    image, _ = read_series_volume(files, SETTINGS)
+    values = sitk.GetArrayFromImage(image)
+    assert values.dtype == dtype
+    expected = _float32_rule(arr, slope, intercept)
+    np.testing.assert_array_equal(values.astype(np.float32), expected)
+
+
+def test_resampled_series_is_float32(tmp_path):
+    """Interpolated values are not integers: a resampled series stays float32."""
+    files = _write(tmp_path, _ramp(5), slice_positions=[0.0, 1.0, 2.0, 3.5, 4.5])
+    image, _ = read_series_volume(files, GeometrySettings(uneven_spacing="resample"))
+    assert image.GetPixelID() == sitk.sitkFloat32
 
 
 def test_oblique_shuffled_series_physical_points_match_ipp(tmp_path):
@@ -169,9 +217,12 @@ def test_missing_decoder_names_package(tmp_path, monkeypatch):
 
 # --- real data ---------------------------------------------------------------------------------
 
-def _assert_same_volume(image: sitk.Image, reference: sitk.Image, maxulp: int = 0) -> None:
-    """Same grid and voxels. A colour (RGB) volume is compared channel by channel with an RGB
-    or RGBA reference (dicom2nifti writes RGBA with a constant alpha of 255)."""
+def _assert_same_volume(image: sitk.Image, reference: sitk.Image, maxulp: int = 0,
+                        dtype: type = np.float32) -> None:
+    """Same grid and voxel values, and radflow's voxel type is ``dtype``. Grey values are
+    compared as float32 (exact for int16), to the float32 ulp. A colour (RGB) volume is
+    compared channel by channel with an RGB or RGBA reference (dicom2nifti writes RGBA with a
+    constant alpha of 255)."""
     assert image.GetSize() == reference.GetSize()
     np.testing.assert_allclose(image.GetOrigin(), reference.GetOrigin(), rtol=0, atol=1e-4)
     np.testing.assert_allclose(image.GetSpacing(), reference.GetSpacing(), rtol=0, atol=1e-4)
@@ -183,14 +234,18 @@ def _assert_same_volume(image: sitk.Image, reference: sitk.Image, maxulp: int = 
         np.testing.assert_array_equal(ours, theirs[..., :3])
         assert theirs.shape[-1] == 3 or set(np.unique(theirs[..., 3])) == {255}
         return
+    assert ours.dtype == dtype
     theirs = sitk.GetArrayFromImage(reference).astype(np.float32)
-    np.testing.assert_array_max_ulp(ours, theirs, maxulp=maxulp)
+    np.testing.assert_array_max_ulp(ours.astype(np.float32), theirs, maxulp=maxulp)
 
 
 @pytest.mark.testdata
-@pytest.mark.parametrize(("folder", "maxulp"), [("CT", 0), ("MR_T1", 0), ("PET", 1)])
-def test_sts_002_volumes_equal_reference_nifti(testdata, folder, maxulp):
-    """Voxels and geometry equal mirp's NIfTI conversions.
+@pytest.mark.parametrize(("folder", "maxulp", "dtype"), [("CT", 0, np.int16),
+                                                         ("MR_T1", 0, np.int16),
+                                                         ("PET", 1, np.float32)])
+def test_sts_002_volumes_equal_reference_nifti(testdata, folder, maxulp, dtype):
+    """Voxels and geometry equal mirp's NIfTI conversions (float32); CT and MR have integer
+    rescales and are int16, PET has a fractional slope and is float32.
 
     PET differs by at most one float32 ulp in 9 777 of 38 880 voxels: the reference was computed
     in float32 (float32(stored) * float32(slope) reproduces it exactly), radflow computes
@@ -201,7 +256,7 @@ def test_sts_002_volumes_equal_reference_nifti(testdata, folder, maxulp):
     files = sorted((root / "dicom" / "image").iterdir())
     image, datasets = read_series_volume(files, SETTINGS)
     reference = sitk.ReadImage(str(root / "nifti" / "image" / "image.nii.gz"))
-    _assert_same_volume(image, reference, maxulp)
+    _assert_same_volume(image, reference, maxulp, dtype)
     assert len(datasets) == len(files)
 
 
@@ -222,6 +277,9 @@ DICOM2NIFTI_CASES = [
     "ge/anatomical/001_single_slice", "failing/slicecount/001", "generic/rgb/001",
 ]
 MIN_SLICES = {"ge/anatomical/001_single_slice": 1, "failing/slicecount/001": 2}
+#: Cases with a fractional RescaleSlope: float32; every other grey case is int16.
+FLOAT32_CASES = {"generic/anatomical/002_non_isotropic", "philips_enhanced/anatomical/001",
+                 "philips_enhanced/anatomical/001_implicit"}
 
 
 @pytest.mark.testdata
@@ -239,7 +297,8 @@ def test_dicom2nifti_series_equal_ground_truth(testdata, case):
                                   GeometrySettings(min_slices=MIN_SLICES.get(case, 3)))
     reference = sitk.ReadImage(str(root / f"{case}_ground_truth.nii.gz"))
     _assert_same_volume(sitk.DICOMOrient(image, "LPS"), sitk.DICOMOrient(reference, "LPS"),
-                        maxulp=1 if case.startswith("philips_enhanced") else 0)
+                        maxulp=1 if case.startswith("philips_enhanced") else 0,
+                        dtype=np.float32 if case in FLOAT32_CASES else np.int16)
 
 
 @pytest.mark.testdata
@@ -250,7 +309,8 @@ def test_dicom2nifti_jpeg_lossless(testdata):
     assert pydicom.dcmread(files[0]).file_meta.TransferSyntaxUID.name.startswith("JPEG Lossless")
     image, _ = read_series_volume(files, SETTINGS)
     reference = sitk.ReadImage(str(root / "generic/compressed_jpeg/001_ground_truth.nii.gz"))
-    _assert_same_volume(sitk.DICOMOrient(image, "LPS"), sitk.DICOMOrient(reference, "LPS"))
+    _assert_same_volume(sitk.DICOMOrient(image, "LPS"), sitk.DICOMOrient(reference, "LPS"),
+                        dtype=np.int16)
 
 
 @pytest.mark.testdata

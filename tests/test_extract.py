@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -300,3 +302,59 @@ def test_laws_options_enter_the_params_hash() -> None:
     assert params_hash(params, mirror) != params_hash(params, wrap)
     assert params_hash(params, mirror) == params_hash(
         params, extract.laws_image_types([{"kernel": "L5E5E5"}]))
+
+
+# --- the job path: no pandas, Parquet written by pyarrow -------------------------------------
+
+_JOB_PROBE = """
+import json, sys
+import radflow.extract
+before = sorted(m for m in ("pandas", "pyarrow") if m in sys.modules)
+from radflow.extract import run_extract
+run_extract(*sys.argv[1:5])
+after = sorted(m for m in ("pandas", "pyarrow") if m in sys.modules)
+print(json.dumps({"import": before, "job": after}))
+"""
+
+
+def test_extract_job_does_not_import_pandas(pair: dict[str, Any], params_path: Path,
+                                            tmp_path: Path) -> None:
+    """Issue 11: an extract_one job imports neither pandas nor (before writing) pyarrow."""
+    pair_json = tmp_path / "pair.json"
+    pair_json.write_text(json.dumps(pair), encoding="utf-8")
+    out = subprocess.run([sys.executable, "-c", _JOB_PROBE, str(pair_json), str(params_path),
+                          str(tmp_path / "f.parquet"), str(tmp_path / "s.json")],
+                         capture_output=True, text=True, check=True)
+    modules = json.loads(out.stdout.strip().splitlines()[-1])
+    assert modules == {"import": [], "job": ["pyarrow"]}
+    assert len(pd.read_parquet(tmp_path / "f.parquet")) > 40
+
+
+def test_job_parquet_reads_back_as_the_table(pair: dict[str, Any], params_path: Path,
+                                             tmp_path: Path) -> None:
+    """The rows a job writes with pyarrow read back (pandas) exactly as extract_unit's frame."""
+    pairs = _unit(pair, tmp_path)
+    paths = []
+    for one in pairs:
+        path = tmp_path / f"{one['pair_id']}.json"
+        path.write_text(json.dumps(one), encoding="utf-8")
+        paths.append(path)
+    extract.run_extract(paths, params_path, tmp_path / "u.parquet", tmp_path / "u.json")
+    table, _ = extract.extract_unit(pairs, params_path)
+    written = pd.read_parquet(tmp_path / "u.parquet")
+    _check_schema(written)
+    pd.testing.assert_frame_equal(written, table)
+
+
+def test_write_rows_keeps_nan_and_empty(tmp_path: Path) -> None:
+    row = ("C", "I", "M", "P", "R", 1, "original", "glcm", "Imc1", float("nan"), *"vdpsnhab")
+    extract.write_rows(tmp_path / "one.parquet", [row, (*row[:8], "Imc2", -0.5, *row[10:])])
+    one = pd.read_parquet(tmp_path / "one.parquet")
+    _check_schema(one)
+    assert np.isnan(one["value"].iloc[0]) and one["value"].iloc[1] == -0.5
+    assert one["value"].isna().sum() == 1 and one.notna().iloc[1].all()
+    extract.write_rows(tmp_path / "none.parquet", [])
+    none = pd.read_parquet(tmp_path / "none.parquet")
+    _check_schema(none)
+    assert none.empty
+    pd.testing.assert_frame_equal(none, extract.empty_table())

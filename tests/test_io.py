@@ -12,8 +12,9 @@ import pytest
 import SimpleITK as sitk
 
 from radflow.errors import ConfigError, InputFileError
+from radflow.io import nifti as nifti_module
 from radflow.io.atomic import atomic_path, write_bytes_if_changed, write_tsv
-from radflow.io.nifti import nifti_bytes, read_image, voxel_hash, write_nifti
+from radflow.io.nifti import nifti_bytes, nifti_image, read_image, voxel_hash, write_nifti
 from radflow.io.tables import read_clinical
 
 
@@ -99,3 +100,63 @@ def test_hash_of_written_file_matches_what_readers_see(tmp_path) -> None:
     img.SetSpacing((0.9765625, 0.9765625, 3.27))
     digest = write_nifti(tmp_path / "v.nii.gz", img)
     assert digest == voxel_hash(read_image(tmp_path / "v.nii.gz"))
+
+
+def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
+    axis = axis / np.linalg.norm(axis)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
+
+
+GEOMETRIES = {
+    "axial-negative-origin": ((0.9765625, 0.9765625, 1.25), (-249.51171875, -388.2, -1017.125),
+                              np.eye(3)),
+    "oblique": ((0.7, 0.83, 2.4), (-123.456789, 87.654321, -1017.123456),
+                _rotation(np.array([0.3, -0.5, 0.8]), 0.61)),
+    "flipped-sagittal": ((1.1, 0.6, 3.27), (-0.000123, -99999.5, 12.3456789),
+                         np.array([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])),
+    "tiny-tilt": ((0.5, 0.5, 0.5), (1e-7, -3.3333333, 7.77777777),
+                  _rotation(np.array([1.0, 0.0, 0.0]), 1e-4)),
+}
+PIXELS = {
+    "int16": lambda rng, shape: rng.integers(-1024, 3072, shape).astype(np.int16),
+    "float32": lambda rng, shape: rng.normal(0, 100, shape).astype(np.float32),
+    "uint8": lambda rng, shape: rng.integers(0, 3, shape).astype(np.uint8),
+    "int32": lambda rng, shape: rng.integers(0, 70000, shape).astype(np.int32),
+    "rgb": lambda rng, shape: rng.integers(0, 256, (*shape, 3)).astype(np.uint8),
+}
+
+
+@pytest.mark.parametrize("pixels", PIXELS)
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_write_hash_equals_hash_of_file_read_back(tmp_path, monkeypatch, geometry, pixels):
+    """write_nifti hashes the voxels in memory with the geometry SimpleITK reads back from the
+    header (float32 in NIfTI), without reading the voxels: equal to hashing the file as read."""
+    spacing, origin, direction = GEOMETRIES[geometry]
+    arr = PIXELS[pixels](np.random.default_rng(7), (5, 6, 7))
+    img = sitk.GetImageFromArray(arr, isVector=pixels == "rgb")
+    img.SetSpacing(spacing)
+    img.SetOrigin(origin)
+    img.SetDirection(direction.ravel().tolist())
+    dest = tmp_path / "v.nii.gz"
+
+    def no_voxel_read(*args, **kwargs):
+        raise AssertionError("write_nifti read the voxels back")
+
+    monkeypatch.setattr(nifti_module, "read_image", no_voxel_read)
+    digest = write_nifti(dest, img)
+    monkeypatch.undo()
+    back = read_image(dest)
+    assert back.GetPixelID() == img.GetPixelID()
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back), arr)
+    assert digest == voxel_hash(back)
+    if geometry == "oblique":  # float32 storage changes this geometry beyond 1e-6 mm
+        assert digest != voxel_hash(img)
+
+
+def test_writer_streams_a_view_without_a_transposed_copy() -> None:
+    """nibabel gets the SimpleITK buffer itself, as the (x, y, z) Fortran-order array."""
+    img = _image()
+    data = np.asarray(nifti_image(img).dataobj)
+    assert data.shape == img.GetSize() and data.flags.f_contiguous
+    assert np.shares_memory(data, sitk.GetArrayViewFromImage(img))

@@ -57,7 +57,8 @@ def test_same_grid_pair_is_ok(tmp_path, image) -> None:
                    tmp_path / "r.nii.gz")
     assert rec["status"] == "ok"
     assert rec["n_voxels"] == 12 and not rec["mask_resampled"]
-    assert rec["image"].endswith("img.nii.gz") and rec["mask"].endswith("msk.nii.gz")
+    # sheet files: exact copies (radflow.io.volume_files)
+    assert rec["image"].endswith("img.mha") and rec["mask"].endswith("msk.mha")
 
 
 @pytest.mark.parametrize("mask_kw, label, reason", [
@@ -84,9 +85,13 @@ def test_mismatched_mask_is_resampled_when_allowed(tmp_path, image) -> None:
                    _sidecar(tmp_path, "msk", "mask", mask),
                    PairSettings(resample_mask=True), out)
     assert rec["status"] == "ok" and rec["mask_resampled"]
-    assert "size" in rec["grid_mismatch"] and rec["mask"] == str(out)
-    back = sitk.GetArrayFromImage(read_image(out))
-    assert back.shape == (6, 8, 10) and back.sum() == 12
+    # written like its image (a sheet file's .mha copy): same geometry bits as the image
+    resampled = tmp_path / "r.mha"
+    assert "size" in rec["grid_mismatch"] and rec["mask"] == str(resampled)
+    back = read_image(resampled)
+    assert sitk.GetArrayFromImage(back).shape == (6, 8, 10)
+    assert sitk.GetArrayFromImage(back).sum() == 12
+    assert back.GetOrigin() == read_image(rec["image"]).GetOrigin()
 
 
 def test_crawl_failure_passes_through(tmp_path) -> None:

@@ -395,3 +395,13 @@ def test_custom_filter_failures(make, reason: str) -> None:
                             extra_image_types=[ra.ImageTypeSpec("bad", make)])
     assert info.value.reason == reason
     assert "label 1" in str(info.value) and "bad" in str(info.value)
+
+
+def test_versions_distribution_fast_path_equals_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The known-name fast path names the same distribution as scanning every installed one."""
+    from radflow.radiomics_adapter import params as rp
+
+    fast = rp._radiomics_distribution()
+    monkeypatch.setattr(rp, "_KNOWN_DISTRIBUTIONS", ("no-such-distribution",))
+    assert rp._radiomics_distribution() == fast == "pyradiomics-bhklab"
+

@@ -137,7 +137,7 @@ def test_unreadable_sizes_give_the_floor(tmp_path) -> None:
     assert rsc.extract_mem_mb(str(record), str(params), floor_mb=1234) == 1234
     assert rsc.extract_runtime(str(record), str(params), floor_min=7) == 7
     (tmp_path / "broken.nii").write_bytes(b"not a nifti")
-    assert rsc.nifti_voxels(tmp_path / "broken.nii") is None
+    assert rsc.image_voxels(tmp_path / "broken.nii") is None
 
 
 def test_unreadable_params_assume_the_expensive_plan(tmp_path) -> None:

@@ -7,6 +7,7 @@ import gzip
 import io
 import os
 import re
+import struct
 import subprocess
 import sys
 from collections import Counter
@@ -55,9 +56,24 @@ def readable_bytes(path: Path) -> Iterable[bytes]:
     """The bytes of a file as stored, plus decoded views of compressed content.
 
     Gzip members are decompressed; Parquet files are also rendered as text (their pages may be
-    compressed, which would hide a planted value from a byte search).
+    compressed, which would hide a planted value from a byte search). Image volumes (NIfTI,
+    MetaImage) are searched in everything but their voxel data: the gzip header (file name,
+    comment), the NIfTI header and extensions, the MetaImage text header. Voxels are numbers, not
+    text: since integer CT is written as int16, soft-tissue values such as 66, 97, 101, 107 spell
+    "Baek" in UTF-16, so a byte search of the voxels finds names that are not there.
     """
     raw = path.read_bytes()
+    if path.name.endswith((".nii.gz", ".nii")):
+        data = raw
+        if raw[:2] == b"\x1f\x8b":
+            yield _gzip_header(raw)
+            data = gzip.decompress(raw)
+        yield data[:_nifti_voxel_offset(data)]
+        return
+    if path.name.endswith(".mha"):
+        end = raw.find(b"ElementDataFile = LOCAL")
+        yield raw if end < 0 else raw[:end]
+        return
     yield raw
     if raw[:2] == b"\x1f\x8b":
         with contextlib.suppress(OSError):
@@ -66,6 +82,25 @@ def readable_bytes(path: Path) -> Iterable[bytes]:
         table = pq.read_table(io.BytesIO(raw))
         yield table.to_pandas().to_csv().encode("utf-8")
         yield str(table.schema.metadata).encode("utf-8")
+
+
+def _gzip_header(raw: bytes) -> bytes:
+    """The gzip member header up to the compressed data (RFC 1952: FEXTRA, FNAME, FCOMMENT)."""
+    flags, pos = raw[3], 10
+    if flags & 4:
+        pos += 2 + int.from_bytes(raw[pos:pos + 2], "little")
+    for bit in (8, 16):  # FNAME, FCOMMENT: NUL-terminated text
+        if flags & bit:
+            pos = raw.index(b"\0", pos) + 1
+    return raw[:pos]
+
+
+def _nifti_voxel_offset(data: bytes) -> int:
+    """``vox_offset`` of a NIfTI-1 file (header + extensions); the whole file if not NIfTI-1."""
+    for order in ("<", ">"):
+        if len(data) >= 112 and struct.unpack(order + "i", data[:4])[0] == 348:
+            return int(struct.unpack(order + "f", data[108:112])[0])
+    return len(data)
 
 
 def encodings_of(value: str) -> set[bytes]:

@@ -4,4 +4,4 @@ Stages (one module each, named like the Snakemake rule that runs it):
 ``crawl`` -> ``convert`` -> ``pair`` -> ``extract`` -> ``merge``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,11 +1,16 @@
-"""Stage ``convert``: one source (DICOM series or sheet image/mask file) -> one NIfTI volume.
+"""Stage ``convert``: one source (DICOM series or sheet image/mask file) -> one volume file.
 
 For each source the crawl planned, read its explicit file list (kept in the private folder),
 build the volume and write
 
 ``<results>/convert/<case_id>/<series_key>.nii.gz``
-    Images as float32 (DICOM: each slice's own RescaleSlope/Intercept applied, slices sorted
-    along the slice normal, geometry verified); masks as integer label maps.
+    A DICOM series: images as float32 (each slice's own RescaleSlope/Intercept applied, slices
+    sorted along the slice normal, geometry verified); masks as integer label maps.
+``<results>/convert/<case_id>/<series_key>.mha``
+    A NIfTI/NRRD file named in the cohort sheet: an exact copy of the image as SimpleITK reads
+    it (pixel type, voxel values and float64 geometry kept, no header text of the file), so
+    radflow analyses what the ``pyradiomics`` command line analyses for that file
+    (:mod:`radflow.io.volume_files`); a mask as an integer label map (values kept).
 ``<results>/convert/<case_id>/<series_key>_<label>.nii.gz``
     For an RTSTRUCT or SEG: one label map per planned ROI / segment on the grid of its linked
     image (:mod:`radflow.convert_masks`).
@@ -40,7 +45,8 @@ from radflow.dicom.sidecar import acquisition_sidecar
 from radflow.dicom.volume import read_series
 from radflow.errors import PairingError, RadflowError
 from radflow.io.atomic import write_json
-from radflow.io.nifti import read_image, write_nifti
+from radflow.io.nifti import read_image
+from radflow.io.volume_files import MHA_SUFFIX, write_volume
 from radflow.settings import GeometrySettings
 
 log = logging.getLogger(__name__)
@@ -80,7 +86,10 @@ def _grid(image: sitk.Image) -> dict[str, Any]:
 
 def convert_source(source: dict[str, Any], nifti_path: Path, settings: GeometrySettings,
                    image_sidecar: str | None = None) -> dict[str, Any]:
-    """Convert one source and write its NIfTI; return the sidecar dict (without writing it).
+    """Convert one source and write its volume; return the sidecar dict (without writing it).
+
+    ``nifti_path`` is ``<series_key>.nii.gz``; a sheet file is written beside it as
+    ``<series_key>.mha`` instead, and the sidecar's ``nifti`` key names the file written.
 
     RTSTRUCT and SEG sources (``kind`` ``rtstruct`` / ``seg``) are built on the grid recorded
     in ``image_sidecar`` and give one NIfTI per ROI beside ``nifti_path``
@@ -94,6 +103,9 @@ def convert_source(source: dict[str, Any], nifti_path: Path, settings: GeometryS
         return convert_mask_object(source, nifti_path.parent, image_sidecar)
     sidecar: dict[str, Any] = {"series_key": key, "case_id": source["case_id"],
                                "role": source["role"], "radflow_version": __version__}
+    # A DICOM series is written as NIfTI; a sheet file is copied exactly (MetaImage, .mha).
+    mha_path = nifti_path.with_name(nifti_path.name.removesuffix(".nii.gz") + MHA_SUFFIX)
+    out_path = nifti_path
     try:
         if source["kind"] == "dicom":
             volume = read_series([Path(f) for f in source["files"]], settings,
@@ -102,35 +114,60 @@ def convert_source(source: dict[str, Any], nifti_path: Path, settings: GeometryS
             sidecar["acquisition"] = acquisition_sidecar(volume.datasets[0])
             sidecar["volume"] = volume.info
         else:
-            image = read_image(source["files"][0], name=f"source {key}")
-            if image.GetDimension() != 3:
-                raise PairingError(f"source {key}: expected a 3-D image, got "
-                                   f"{image.GetDimension()}-D", reason="not-3d")
-            if source["role"] == "mask":
-                image = label_map(image, f"source {key}")
-            else:
-                image = sitk.Cast(image, sitk.sitkFloat32)
+            image = read_sheet_file(source)
             sidecar["acquisition"] = {}
-        sidecar["voxel_hash"] = write_nifti(nifti_path, image)
+            out_path = mha_path
+        _remove(*({nifti_path, mha_path} - {out_path}))  # e.g. the copy of an earlier version
+        sidecar["voxel_hash"] = write_volume(out_path, image)
         if is_colour(image):
-            sidecar.update(status=f"excluded:{COLOUR_REASON}", nifti=nifti_path.name,
+            sidecar.update(status=f"excluded:{COLOUR_REASON}", nifti=out_path.name,
                            grid=_grid(image),
                            error="colour (RGB) image: written for viewing; radiomics needs "
                                  "grey values, so pairing and extraction skip it")
             log.warning("convert %s: excluded:%s (written as RGB)", key, COLOUR_REASON)
         else:
-            sidecar.update(status="ok", nifti=nifti_path.name, grid=_grid(image))
+            sidecar.update(status="ok", nifti=out_path.name, grid=_grid(image))
     except RadflowError as exc:
         status = f"{reason_kind(exc.reason) or 'failed'}:{exc.reason}"
         log.warning("convert %s: %s: %s", key, status, exc)
-        nifti_path.unlink(missing_ok=True)
+        _remove(nifti_path, mha_path)
         sidecar.update(status=status, error=str(exc))
     except Exception as exc:  # a radflow bug must not stop the cohort: record it, log the trace
         # The message is left out of the sidecar: it could quote a header value.
         log.exception("convert %s: failed:internal-error (%s)", key, type(exc).__name__)
-        nifti_path.unlink(missing_ok=True)
+        _remove(nifti_path, mha_path)
         sidecar.update(status="failed:internal-error", error=type(exc).__name__)
     return sidecar
+
+
+def read_sheet_file(source: dict[str, Any]) -> sitk.Image:
+    """The image or mask file of a cohort-sheet source, as SimpleITK reads it.
+
+    An image keeps its pixel type, voxel values and float64 geometry: it is what the
+    ``pyradiomics`` command line analyses for the same file, and
+    :func:`radflow.io.volume_files.write_mha` stores it exactly. A mask becomes an integer label
+    map (:func:`label_map`: voxel values and geometry kept).
+
+    Raises
+    ------
+    InputFileError
+        Missing or unreadable file.
+    PairingError
+        Not 3-D (``not-3d``), or a mask that is not a label map (``invalid-mask``).
+    """
+    key = source["series_key"]
+    image = read_image(source["files"][0], name=f"source {key}")
+    if image.GetDimension() != 3:
+        raise PairingError(f"source {key}: expected a 3-D image, got "
+                           f"{image.GetDimension()}-D", reason="not-3d")
+    if source["role"] == "mask":
+        return label_map(image, f"source {key}")
+    return image
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def run_convert(*, source_json: str, sidecar_json: str, settings: GeometrySettings,

@@ -11,8 +11,10 @@ gathers the records into ``<results>/pair/pairs.tsv`` and counts the ROI names o
 Grid rule: image and mask are on the same grid when their sizes are equal, origins and spacings
 agree within ``grid_atol_mm`` and direction cosines within ``grid_atol_mm / 100``. Otherwise the
 mask is resampled onto the image grid with nearest-neighbour interpolation when
-``resample_mask: true`` (written to ``<pair_id>_mask.nii.gz`` and recorded), and the pair fails
-with ``failed:grid-mismatch`` when it is not.
+``resample_mask: true`` (written to ``<pair_id>_mask.nii.gz``, or ``.mha`` beside a ``.mha``
+image, and recorded), and the pair fails with ``failed:grid-mismatch`` when it is not. A mask on
+the same grid by this rule whose geometry is still beyond ITK's 1e-6 check (PyRadiomics would
+stop with "geometry mismatch") is written there with the image's geometry and unchanged voxels.
 """
 
 from __future__ import annotations
@@ -21,18 +23,20 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import SimpleITK as sitk
 
 from radflow import __version__
 from radflow.errors import PairingError, RadflowError
 from radflow.io.atomic import write_json, write_tsv
-from radflow.io.nifti import read_image, write_nifti
-from radflow.rois import name_report
+from radflow.io.nifti import read_image
+from radflow.io.volume_files import same_format_path, write_volume
 from radflow.settings import PairSettings
+
+if TYPE_CHECKING:  # pandas only for the pair table (rule pair), not in pair_one jobs
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,38 @@ def resample_to_grid(mask: sitk.Image, image_grid: dict[str, Any]) -> sitk.Image
     ref.SetDirection(image_grid["direction"])
     return sitk.Resample(mask, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
                          mask.GetPixelID())
+
+
+def _file_geometry(path: str) -> tuple[tuple[float, ...], ...]:
+    """(spacing, origin, direction) of a volume file as SimpleITK reads it (header only)."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(path)
+    reader.ReadImageInformation()
+    return reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection()
+
+
+def itk_grid_offset(image_path: str, mask: sitk.Image) -> float | None:
+    """How far ``mask``'s grid is from the image file's, when ITK's default check would reject
+    it (origin and spacing within 1e-6 x the image's first spacing, direction within 1e-6: the
+    check of PyRadiomics' ``checkMask``); ``None`` when it accepts it.
+    """
+    spacing, origin, direction = _file_geometry(image_path)
+    offsets = [np.max(np.abs(np.subtract(want, got))) for want, got in
+               ((spacing, mask.GetSpacing()), (origin, mask.GetOrigin()),
+                (direction, mask.GetDirection()))]
+    tol = 1e-6 * abs(spacing[0])
+    if offsets[0] <= tol and offsets[1] <= tol and offsets[2] <= 1e-6:
+        return None
+    return float(max(offsets))
+
+
+def _with_geometry(mask: sitk.Image, image_path: str) -> sitk.Image:
+    spacing, origin, direction = _file_geometry(image_path)
+    out = sitk.Image(mask)
+    out.SetSpacing(spacing)
+    out.SetOrigin(origin)
+    out.SetDirection(direction)
+    return out
 
 
 def _load_sidecar(path: str | None, which: str, label: int | None = None) -> dict[str, Any]:
@@ -140,8 +176,19 @@ def pair_one(plan: dict[str, Any], image_sidecar: str | None, mask_sidecar: str 
                                    f"grid ({mismatch}); set pair.resample_mask: true to resample "
                                    f"the mask (nearest neighbour)", reason="grid-mismatch")
             mask = resample_to_grid(mask, image["grid"])
-            record.update(mask=str(resampled_mask), mask_hash=write_nifti(resampled_mask, mask),
+            # in the image's format (.nii.gz or .mha): both read back with the same geometry
+            target = same_format_path(resampled_mask, image["path"])
+            record.update(mask=str(target), mask_hash=write_volume(target, mask),
                           mask_resampled=True)
+        elif (offset := itk_grid_offset(image["path"], mask)) is not None:
+            # Same grid by radflow's rule, but beyond ITK's 1e-6 check that PyRadiomics applies
+            # (e.g. a float64 NRRD mask on a DICOM image whose NIfTI stores float32 geometry):
+            # the voxels are kept and the mask takes the image file's geometry.
+            mask = _with_geometry(mask, image["path"])
+            target = same_format_path(resampled_mask, image["path"])
+            record.update(mask=str(target), mask_hash=write_volume(target, mask),
+                          grid_mismatch=f"grids differ by up to {offset:.2g} (within "
+                                        "grid_atol_mm): the mask takes the image's geometry")
         _check_label(mask, int(plan["label"]), settings.min_voxels, record)
     except RadflowError as exc:
         record["status"] = f"failed:{exc.reason}"
@@ -172,14 +219,16 @@ def run_pair(*, plan_json: str, image_sidecar: str | None, mask_sidecar: str | N
     out = Path(out_json)
     resampled = out.with_name(out.name.removesuffix(".json") + "_mask.nii.gz")
     record = pair_one(plan, image_sidecar, mask_sidecar, settings, resampled)
-    if not record["mask_resampled"]:
-        resampled.unlink(missing_ok=True)
+    for stale in {resampled, same_format_path(resampled, ".mha")} - {Path(record["mask"])}:
+        stale.unlink(missing_ok=True)
     write_json(out, record)
     log.info("pair %s: %s", plan["pair_id"], record["status"])
 
 
 def pairs_table(pair_jsons: Sequence[str]) -> pd.DataFrame:
     """Gather pair records into the ``pairs.tsv`` table (columns :data:`PAIRS_COLUMNS`)."""
+    import pandas as pd
+
     records = [json.loads(Path(p).read_text(encoding="utf-8")) for p in pair_jsons]
     table = pd.DataFrame(records, columns=PAIRS_COLUMNS)
     return table.sort_values(["case_id", "pair_id"], kind="stable").reset_index(drop=True)
@@ -195,6 +244,10 @@ def run_pair_table(*, pair_jsons: Sequence[str], out_tsv: str, rois_tsv: str | N
     table = pairs_table(pair_jsons)
     write_tsv(out_tsv, table)
     if rois_tsv and roi_names_tsv:
+        import pandas as pd
+
+        from radflow.rois import name_report
+
         rois = pd.read_csv(rois_tsv, sep="\t", dtype=str, keep_default_na=False)
         write_tsv(roi_names_tsv, name_report(rois))
     for status, n in table["status"].value_counts().sort_index().items():

@@ -65,7 +65,9 @@ class Cost:
 
 # Measured with /usr/bin/time on synthetic CT of 64x64x36, 256x256x150 and 512x512x300 voxels
 # (radflow 0.1, PyRadiomics 3.1.4, SimpleITK 2.x, Python 3.11, one core of a 2-core VM):
-#: convert_one, DICOM series -> float32 NIfTI (gzip): 512x512x300 took 1560 MB and 42 s.
+#: convert_one, DICOM series -> float32 NIfTI (gzip): 512x512x300 took 1560 MB and 42 s (radflow
+#: 0.1). Since 0.2 an int16 CT takes ~385 MB and 2-4 s; the model keeps the old figures because
+#: they cover the resampling path (gantry tilt, uneven spacing: ~20 bytes per voxel).
 CONVERT = Cost(base_mb=250, mb_per_mvoxel=17, base_s=5, s_per_mvoxel=0.55)
 #: pair_one (reads the mask; resamples it when asked): 512x512x300 took < 940 MB and 4 s.
 PAIR = Cost(base_mb=250, mb_per_mvoxel=9, base_s=3, s_per_mvoxel=0.05)
@@ -143,26 +145,34 @@ def series_voxels(series_tsv: str | os.PathLike[str], series_key: str) -> int | 
         return None
 
 
-def nifti_voxels(path: str | os.PathLike[str]) -> int | None:
-    """Voxels of a NIfTI image from its header (the data are not read); ``None`` if unreadable."""
-    import nibabel as nib  # deferred: the Snakefile imports this module at every start
-
+def image_grid(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], tuple[float, ...]] | None:
+    """Size (x, y, z) and spacing (mm) of a NIfTI, NRRD or MetaImage file from its header (the
+    voxels are not read); ``None`` if unreadable. Cached per change of the file: a job's
+    ``mem_mb``, ``runtime`` and ``priority`` all ask for it."""
     try:
-        shape = nib.load(os.fspath(path)).header.get_data_shape()
-    except Exception:  # any unreadable file gives the floor, never a failed workflow
+        return _image_grid(_stamp(path))
+    except OSError:
         return None
-    return math.prod(int(s) for s in shape[:3]) if len(shape) >= 3 else None
 
 
-def nifti_voxel_mm3(path: str | os.PathLike[str]) -> float | None:
-    """Volume of one voxel (mm^3) from a NIfTI header; ``None`` if unreadable."""
-    import nibabel as nib
+@lru_cache(maxsize=64)
+def _image_grid(stamp: tuple[str, int, int]) -> tuple[tuple[int, ...], tuple[float, ...]] | None:
+    # deferred: the Snakefile imports this module at every start, and most runs need no header
+    from radflow.io.volume_files import header_grid
 
-    try:
-        zooms = nib.load(os.fspath(path)).header.get_zooms()
-    except Exception:
-        return None
-    return float(math.prod(zooms[:3])) if len(zooms) >= 3 else None
+    return header_grid(stamp[0])
+
+
+def image_voxels(path: str | os.PathLike[str]) -> int | None:
+    """Voxels of an image file from its header (:func:`image_grid`); ``None`` if unreadable."""
+    grid = image_grid(path)
+    return None if grid is None else math.prod(grid[0])
+
+
+def image_voxel_mm3(path: str | os.PathLike[str]) -> float | None:
+    """Volume of one voxel (mm^3) from an image file's header; ``None`` if unreadable."""
+    grid = image_grid(path)
+    return None if grid is None else float(math.prod(grid[1]))
 
 
 def _read_json(path: str | os.PathLike[str]) -> Mapping[str, Any]:
@@ -221,10 +231,10 @@ def extract_plan(params_path: str | os.PathLike[str], *, laws: bool = False) -> 
 def _convert_voxels(series_tsv: str, series_key: str, source_json: str | None) -> int | None:
     voxels = series_voxels(series_tsv, series_key)
     if voxels is None and source_json:
-        # A file named in the cohort sheet (the crawl does not read its size): its NIfTI header.
+        # A file named in the cohort sheet (the crawl does not read its size): its header.
         files = _read_json(source_json).get("files")
         if isinstance(files, list) and len(files) == 1 and isinstance(files[0], str):
-            voxels = nifti_voxels(files[0])
+            voxels = image_voxels(files[0])
     return voxels
 
 
@@ -279,7 +289,7 @@ def _extract_model(pair_json: str, params_path: str, laws: bool) -> tuple[float,
     """Modelled (MB, s) of one extraction, or ``None`` when the sizes cannot be read."""
     pair = _read_json(pair_json)
     image = pair.get("image")
-    voxels = nifti_voxels(image) if image else None
+    voxels = image_voxels(image) if image else None
     if voxels is None:
         return None
     plan = extract_plan(params_path, laws=laws)
@@ -287,7 +297,7 @@ def _extract_model(pair_json: str, params_path: str, laws: bool) -> tuple[float,
     cost = EXTRACT_FULL_IMAGE if whole_image else EXTRACT_CROPPED
     mem, sec = cost.mem_mb(voxels), cost.seconds(voxels)
     roi = pair.get("n_voxels")
-    voxel_mm3 = nifti_voxel_mm3(image)
+    voxel_mm3 = image_voxel_mm3(image)
     if not whole_image and isinstance(roi, int) and roi > 0 and voxel_mm3:
         box = roi * ROI_BOX_FACTOR * voxel_mm3 / (plan.resampled_mm3 or voxel_mm3)
         mem, sec = mem + ROI_BOX.mem_mb(box), sec + ROI_BOX.seconds(box)
@@ -336,6 +346,23 @@ def extract_runtime(pair_jsons: str | Sequence[str], params_path: str, *, laws: 
     return floor_min if model is None else runtime_request(model[1], floor_min)
 
 
+def extract_priority(pair_jsons: str | Sequence[str], params_path: str,
+                     laws: bool = False) -> int:
+    """``extract_one``: scheduling priority, the unit's modelled run time in seconds (0 when the
+    sizes cannot be read): the longest units start first, so that few cores are not left
+    waiting for one long job started last (largest-first scheduling).
+
+    Snakemake evaluates priorities when it builds the DAG: units whose pair records do not
+    exist yet (a run from scratch) get 0 (their order is then the DAG's); re-extracting a
+    paired cohort (``snakemake extract``) schedules largest-first.
+    """
+    try:
+        model = _unit_model(pair_jsons, params_path, laws)
+    except OSError:  # pair records not written yet: not an input-function failure here
+        return 0
+    return 0 if model is None else round(model[1])
+
+
 def merge_mem_mb(input_mb: float, *, floor_mb: int = 2000) -> int:
     """``merge``: memory (MB) from the total size of its inputs (mostly feature Parquet files)."""
     return mem_request(MERGE_BASE_MB + MERGE_MB_PER_INPUT_MB * max(input_mb, 0.0), floor_mb)
@@ -349,7 +376,7 @@ def merge_runtime(input_mb: float, *, floor_min: int = 15) -> int:
 __all__ = [
     "CONVERT", "EXTRACT_CROPPED", "EXTRACT_FULL_IMAGE", "MEM_SAFETY", "PAIR", "ROI_BOX",
     "TIME_SAFETY", "Cost", "ExtractPlan", "convert_mem_mb", "convert_runtime", "extract_mem_mb",
-    "extract_plan", "extract_runtime", "mem_request", "merge_mem_mb", "merge_runtime",
-    "nifti_voxel_mm3", "nifti_voxels", "pair_mem_mb", "pair_runtime", "runtime_request",
-    "series_voxels",
+    "extract_plan", "extract_priority", "extract_runtime", "image_grid", "image_voxel_mm3",
+    "image_voxels", "mem_request", "merge_mem_mb", "merge_runtime", "pair_mem_mb", "pair_runtime",
+    "runtime_request", "series_voxels",
 ]

@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
@@ -136,9 +137,17 @@ def tree_fingerprint_param(root: str) -> Callable[[Any], str]:
     return lambda wildcards: fingerprint()
 
 
+#: Set to a file name: every actual read of the crawl's tables by :func:`read_plan` appends one
+#: line to it (process id and table paths), so that a test can count plan reads per dry run.
+PLAN_TRACE_ENV = "RADFLOW_PLAN_TRACE"
+
+
 @dataclass(frozen=True)
 class Plan:
-    """What the crawl found: series to convert and pairs to build, as small tables.
+    """What the crawl found: series to convert and pairs to build, with lookup indexes.
+
+    Built once per change of the crawl's tables (see :func:`read_plan`); the input functions of
+    the per-item rules look a job up in the indexes (a dict access), never in the tables.
 
     Attributes
     ----------
@@ -148,14 +157,35 @@ class Plan:
     pairs : pandas.DataFrame
         The crawl's ``pairs.tsv`` (``pair_id, case_id, image_key, mask_key, image_status,
         mask_status, ...``).
+    converted : Mapping[str, tuple[str, str]]
+        ``series_key -> (case_id, image_key)`` of ``convert`` (its first row per key).
+    pair_rows : Mapping[str, Mapping[str, str]]
+        ``pair_id -> row`` of ``pairs`` (its first row per id).
+    units : Mapping[str, tuple[str, tuple[str, ...]]]
+        Extraction unit (see :func:`extract_units`) ``-> (case_id, pair ids)``, in unit order,
+        the pair ids sorted.
     """
 
     convert: pd.DataFrame
     pairs: pd.DataFrame
+    converted: Mapping[str, tuple[str, str]]
+    pair_rows: Mapping[str, Mapping[str, str]]
+    units: Mapping[str, tuple[str, tuple[str, ...]]]
+
+
+def _stamp(path: str) -> tuple[str, int, int, int]:
+    """What identifies a version of a file: absolute path, inode, size, modification time."""
+    st = os.stat(path)
+    return os.path.abspath(path), st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def read_plan(series_tsv: str, pairs_tsv: str, scope: str) -> Plan:
-    """Read the crawl checkpoint's tables and decide which series are converted.
+    """The crawl checkpoint's plan: which series are converted, which pairs and units exist.
+
+    The tables are read and the plan derived once per process and version of the tables
+    (memoised on their path, inode, size and modification time, and ``scope``): the input
+    functions call this for every job (re-reading the tables per job made a dry run quadratic
+    in the cohort's size). The returned plan is shared: treat it as read-only.
 
     Parameters
     ----------
@@ -164,8 +194,18 @@ def read_plan(series_tsv: str, pairs_tsv: str, scope: str) -> Plan:
         series. Either way only ``ok`` sources, and an RTSTRUCT/SEG mask only when its image is
         converted too (its masks are built on the image's grid).
     """
-    series = pd.read_csv(series_tsv, sep="\t", dtype=str, keep_default_na=False)
-    pairs = pd.read_csv(pairs_tsv, sep="\t", dtype=str, keep_default_na=False)
+    return _read_plan(_stamp(series_tsv), _stamp(pairs_tsv), scope)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_plan(series_stamp: tuple[str, int, int, int], pairs_stamp: tuple[str, int, int, int],
+               scope: str) -> Plan:
+    trace = os.environ.get(PLAN_TRACE_ENV)
+    if trace:
+        with open(trace, "a", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()}\t{series_stamp[0]}\t{pairs_stamp[0]}\t{scope}\n")
+    series = pd.read_csv(series_stamp[0], sep="\t", dtype=str, keep_default_na=False)
+    pairs = pd.read_csv(pairs_stamp[0], sep="\t", dtype=str, keep_default_na=False)
     ok = series[series["status"] == "ok"]
     dicom_mask = (ok["source"] == "dicom") & (ok["role"] == "mask")
     grids = pairs[(pairs["status"] == "ok") & pairs["mask_key"].isin(ok.loc[dicom_mask,
@@ -176,7 +216,21 @@ def read_plan(series_tsv: str, pairs_tsv: str, scope: str) -> Plan:
     wanted = wanted[~dicom_mask.loc[wanted.index] | wanted["series_key"].isin(image_of)]
     convert = wanted[["case_id", "series_key"]].drop_duplicates().reset_index(drop=True)
     convert["image_key"] = [image_of.get(k, "") for k in convert["series_key"]]
-    return Plan(convert=convert, pairs=pairs)
+    converted: dict[str, tuple[str, str]] = {}
+    for case, key, image in zip(convert["case_id"], convert["series_key"], convert["image_key"],
+                                strict=True):
+        converted.setdefault(key, (case, image))
+    pair_rows: dict[str, Mapping[str, str]] = {}
+    for row in pairs.to_dict("records"):
+        pair_rows.setdefault(row["pair_id"], MappingProxyType(row))
+    grouped: dict[str, tuple[str, list[str]]] = {}  # unit -> (its first row's case, pair ids)
+    table = extract_units_of(pairs)
+    for unit, case, pair_id in zip(table["unit"], table["case_id"], table["pair_id"],
+                                   strict=True):
+        grouped.setdefault(unit, (case, []))[1].append(pair_id)
+    units = {unit: (case, tuple(ids)) for unit, (case, ids) in grouped.items()}
+    return Plan(convert=convert, pairs=pairs, converted=MappingProxyType(converted),
+                pair_rows=MappingProxyType(pair_rows), units=MappingProxyType(units))
 
 
 def sidecar_path(results: str, case_id: str, series_key: str) -> str:
@@ -188,31 +242,42 @@ def convert_inputs(plan: Plan, results: str, private: str, series_key: str) -> d
     """Inputs of ``convert_one``: the private source record and, for an RTSTRUCT/SEG mask, the
     sidecar of the image whose grid its masks are built on."""
     inputs = {"source": f"{private}/sources/{series_key}.json"}
-    row = plan.convert.loc[plan.convert["series_key"] == series_key]
-    if not row.empty and row.iloc[0]["image_key"]:
-        image = plan.convert.loc[plan.convert["series_key"] == row.iloc[0]["image_key"]]
-        if image.empty:
-            raise ConfigError(f"mask {series_key}: its image {row.iloc[0]['image_key']} is not "
+    image_key = plan.converted.get(series_key, ("", ""))[1]
+    if image_key:
+        image = plan.converted.get(image_key)
+        if image is None:
+            raise ConfigError(f"mask {series_key}: its image {image_key} is not "
                               "planned for conversion")
-        inputs["image"] = sidecar_path(results, image.iloc[0]["case_id"],
-                                       image.iloc[0]["series_key"])
+        inputs["image"] = sidecar_path(results, image[0], image_key)
     return inputs
 
 
 def pair_sidecars(plan: Plan, results: str, pair_id: str) -> dict[str, str]:
     """The convert sidecars a pair job reads: only for sources the crawl found ``ok`` and that
     are converted (an RTSTRUCT/SEG whose pair failed at crawl time is not)."""
-    row = plan.pairs.loc[plan.pairs["pair_id"] == pair_id]
-    if row.empty:
+    row = plan.pair_rows.get(pair_id)
+    if row is None:
         raise ConfigError(f"pair {pair_id} is not in the crawl's pairs.tsv")
-    row = row.iloc[0]
-    converted = set(plan.convert["series_key"])
     inputs = {}
-    if row["image_status"] == "ok" and row["image_key"] in converted:
+    if row["image_status"] == "ok" and row["image_key"] in plan.converted:
         inputs["image"] = sidecar_path(results, row["case_id"], row["image_key"])
-    if row["mask_status"] == "ok" and row["mask_key"] in converted:
+    if row["mask_status"] == "ok" and row["mask_key"] in plan.converted:
         inputs["mask"] = sidecar_path(results, row["case_id"], row["mask_key"])
     return inputs
+
+
+def all_sidecars(plan: Plan, results: str) -> list[str]:
+    """The convert sidecars of every source of the plan (the ``convert`` and ``merge`` rules)."""
+    return [sidecar_path(results, case, key) for case, key in zip(
+        plan.convert["case_id"], plan.convert["series_key"], strict=True)]
+
+
+def extract_units_of(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Extraction units of a ``pairs.tsv`` table: see :func:`extract_units`."""
+    units = pairs["image_key"].where(pairs["image_key"] != "", pairs["pair_id"])
+    table = pd.DataFrame({"unit": units, "case_id": pairs["case_id"],
+                          "pair_id": pairs["pair_id"]})
+    return table.sort_values(["unit", "pair_id"], kind="stable").reset_index(drop=True)
 
 
 def extract_units(plan: Plan) -> pd.DataFrame:
@@ -224,30 +289,22 @@ def extract_units(plan: Plan) -> pd.DataFrame:
         Columns ``unit, case_id, pair_id``, one row per pair, sorted by unit. ``unit`` is the
         pair's ``image_key`` (a series key), or its ``pair_id`` when the crawl found no image.
     """
-    pairs = plan.pairs
-    units = pairs["image_key"].where(pairs["image_key"] != "", pairs["pair_id"])
-    table = pd.DataFrame({"unit": units, "case_id": pairs["case_id"],
-                          "pair_id": pairs["pair_id"]})
-    return table.sort_values(["unit", "pair_id"], kind="stable").reset_index(drop=True)
+    return extract_units_of(plan.pairs)
 
 
 def unit_files(plan: Plan, pattern: str) -> list[str]:
     """``pattern`` (with ``{case_id}`` and ``{unit}`` fields) for every extraction unit."""
-    units = extract_units(plan).drop_duplicates("unit")
-    return [pattern.format(case_id=c, unit=u) for c, u in zip(units["case_id"], units["unit"],
-                                                              strict=True)]
+    return [pattern.format(case_id=case, unit=unit) for unit, (case, _) in plan.units.items()]
 
 
 def unit_pair_ids(plan: Plan, unit: str) -> list[str]:
-    """The pair ids of one extraction unit (see :func:`extract_units`).
+    """The pair ids of one extraction unit (see :func:`extract_units`), sorted.
 
     Raises
     ------
     ConfigError
         No pair of the crawl's plan belongs to ``unit``.
     """
-    units = extract_units(plan)
-    ids = units.loc[units["unit"] == unit, "pair_id"].tolist()
-    if not ids:
+    if unit not in plan.units:
         raise ConfigError(f"extraction unit {unit} is not in the crawl's pairs.tsv")
-    return ids
+    return list(plan.units[unit][1])

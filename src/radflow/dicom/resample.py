@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 #: Offsets below this many voxels are DS rounding of ImagePositionPatient, not a shift that
 #: needs a larger grid.
@@ -132,6 +131,8 @@ def resample_stack(stack: np.ndarray, plan: Resampling, fill_value: float) -> np
     -------
     numpy.ndarray, shape (plan.n_slices, plan.rows, plan.cols), float32
     """
+    from scipy import ndimage  # only here: not loaded (~20 MiB) by conversions that never resample
+
     shifted = np.empty((stack.shape[0], plan.rows, plan.cols), dtype=np.float64)
     for k, (du, dv) in enumerate(plan.offsets):
         # output (row j, column i) reads input (j + shift_v - dv, i + shift_u - du)

@@ -4,10 +4,20 @@
 optionally only some frames of multi-frame files (one volume of a 4-D split), runs the same
 geometry check as the crawl (:func:`radflow.dicom.frames.frames_geometry`), decodes the pixels
 (:mod:`radflow.dicom.stack`), applies each slice's own RescaleSlope/RescaleIntercept, resamples
-when the cohort's policy asks for it (:mod:`radflow.dicom.resample`) and returns a float32
-:class:`SimpleITK.Image` in LPS patient coordinates, with a JSON-ready record of what was done
-for the sidecar. Colour series give an RGB image (3 x uint8 per voxel, no rescale;
+when the cohort's policy asks for it (:mod:`radflow.dicom.resample`) and returns an int16 or
+float32 :class:`SimpleITK.Image` in LPS patient coordinates, with a JSON-ready record of what was
+done for the sidecar. Colour series give an RGB image (3 x uint8 per voxel, no rescale;
 :mod:`radflow.dicom.colour`).
+
+Voxel type: int16 when every slice has an integer RescaleSlope and RescaleIntercept, the stored
+values are integers and every rescaled value fits int16 (most CT); otherwise float32 (e.g. PET
+or MR with a fractional slope, values beyond int16). Either way the values are exactly those of
+``float32(stored * slope + intercept)`` computed in float64. A resampled series (gantry tilt,
+uneven spacing) is float32: interpolated values are not integers.
+
+Memory: headers are read first (geometry check); each file's pixels are then read and decoded
+while its slices are stacked, directly into the voxel buffer of the returned image
+(:mod:`radflow.dicom.imagebuffer`), so a volume exists once in memory.
 
 Messages name files by their position in the given file list (``file 3 of 120``), never by name
 (:mod:`radflow.dicom.naming`).
@@ -28,10 +38,11 @@ from pydicom.dataset import Dataset
 
 from radflow.dicom.colour import check_same_kind, colour_image, pixel_kind
 from radflow.dicom.frames import FrameHeader, check_rescale, frame_headers, frames_geometry
-from radflow.dicom.headers import get_float, get_int, get_str, get_strs, quiet_pydicom, read_dataset
+from radflow.dicom.headers import get_float, get_int, get_str, get_strs, quiet_pydicom, read_header
+from radflow.dicom.imagebuffer import image_buffer
 from radflow.dicom.multiframe import POSITION_SOURCES
 from radflow.dicom.naming import file_labels, named
-from radflow.dicom.pixels import DECODER_PACKAGES, PIXEL_KEYWORDS, transfer_syntax
+from radflow.dicom.pixels import DECODER_PACKAGES, transfer_syntax
 from radflow.dicom.resample import resample_stack, resampling_record
 from radflow.dicom.stack import colour_stack, grey_stack
 from radflow.errors import DicomError
@@ -47,8 +58,8 @@ class SeriesVolume:
     Attributes
     ----------
     image
-        float32 volume, size (x=columns, y=rows, z=slices), LPS geometry; for a colour series
-        an RGB volume (3 x uint8 per voxel).
+        int16 or float32 volume (rule in the module docstring), size (x=columns, y=rows,
+        z=slices), LPS geometry; for a colour series an RGB volume (3 x uint8 per voxel).
     datasets
         The files' data sets in slice order (a multi-frame file once, at its first slice),
         without pixel data.
@@ -122,16 +133,19 @@ def read_series(files: Sequence[str | os.PathLike[str]], settings: GeometrySetti
     if frames is not None and len(frames) != len(paths):
         raise ValueError("frames must give one entry per file")
     where = file_labels(paths)
-    datasets = []
+    datasets, has_pixels = [], []
     for path in paths:
         with named(where[path]):
-            datasets.append(read_dataset(path))
+            ds, pixels = read_header(path)
+        datasets.append(ds)
+        has_pixels.append(pixels)
     slices: list[FrameHeader] = []
     owner: list[int] = []  # index into datasets of each slice
     kinds = []
     for k, (path, ds) in enumerate(zip(paths, datasets, strict=True)):
         with quiet_pydicom(path), named(where[path]):
-            kinds.append(_check_image(ds, datasets[0], where[path], where[paths[0]]))
+            kinds.append(_check_image(ds, has_pixels[k], datasets[0], where[path],
+                                      where[paths[0]]))
             found = _select(frame_headers(ds, path), frames[k] if frames else None)
         slices.extend(found)
         owner.extend([k] * len(found))
@@ -147,11 +161,22 @@ def read_series(files: Sequence[str | os.PathLike[str]], settings: GeometrySetti
                             "samples_per_pixel": get_int(datasets[0], "SamplesPerPixel") or 1,
                             "photometric": get_str(datasets[0], "PhotometricInterpretation")}
     colour = kinds[0] == "colour"
+    buffers: list[sitk.Image] = []
+
+    def alloc(shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        """The volume in the voxel buffer of the returned image (no copy of it later)."""
+        if geometry.resampling is not None:  # resampling makes a new array anyway
+            return np.empty(shape, dtype)
+        image, voxels = image_buffer(shape, dtype, geometry.spacing, geometry.origin,
+                                     geometry.direction)
+        buffers[:] = [image]
+        return voxels
+
     if colour:
         stack = colour_stack(paths, datasets, slices, owner, slot, where)
         info["rescale_type"] = ""
     else:
-        stack, extra = grey_stack(paths, datasets, slices, owner, slot, where)
+        stack, extra = grey_stack(paths, datasets, slices, owner, slot, where, alloc)
         info.update(extra)
     info.update(_positions_record(slices))
     if geometry.resampling is not None:
@@ -161,10 +186,14 @@ def read_series(files: Sequence[str | os.PathLike[str]], settings: GeometrySetti
         logger.warning("resampled (%s): %d -> %d slices, tilt %.2f degrees",
                        "+".join(geometry.resampling.reasons), len(slices),
                        geometry.resampling.n_slices, geometry.resampling.tilt_degrees)
-    image = colour_image(stack) if colour else sitk.GetImageFromArray(stack)
-    image.SetSpacing(geometry.spacing)
-    image.SetOrigin(geometry.origin)
-    image.SetDirection(geometry.direction)
+    if buffers:
+        image = buffers[0]  # ``stack`` is its voxel buffer; geometry already set
+    else:
+        image = colour_image(stack) if colour else sitk.GetImageFromArray(stack)
+        image.SetSpacing(geometry.spacing)
+        image.SetOrigin(geometry.origin)
+        image.SetDirection(geometry.direction)
+    del stack
     first_slot: dict[int, int] = {}
     for z, j in enumerate(geometry.order):
         first_slot.setdefault(owner[j], z)
@@ -198,14 +227,15 @@ def _select(found: list[FrameHeader], wanted: Sequence[int] | None) -> list[Fram
     return [found[i] for i in wanted]
 
 
-def _check_image(ds: Dataset, first: Dataset, label: str, first_label: str) -> str:
-    """Check one object (exception messages are prefixed with its ``label`` by the caller);
-    return its pixel kind (``"mono"`` or ``"colour"``)."""
+def _check_image(ds: Dataset, has_pixels: bool, first: Dataset, label: str,
+                 first_label: str) -> str:
+    """Check one object's header (exception messages are prefixed with its ``label`` by the
+    caller); return its pixel kind (``"mono"`` or ``"colour"``)."""
     for keyword in ("SeriesInstanceUID", "SOPClassUID"):
         if get_str(ds, keyword) != get_str(first, keyword):
             raise DicomError(f"{keyword} differs from {first_label}",
                              reason="inconsistent-series")
-    if not any(k in ds for k in PIXEL_KEYWORDS):
+    if not has_pixels:
         raise DicomError("no Pixel Data (7FE0,0010)", reason="missing-pixel-data")
     kind = pixel_kind(get_str(ds, "PhotometricInterpretation"), get_int(ds, "SamplesPerPixel"),
                       get_int(ds, "BitsAllocated"))

@@ -6,7 +6,8 @@ sform/qform carry the same geometry in NIfTI's RAS convention.
 
 Files are written with nibabel so that radflow controls every header byte: ``descrip``,
 ``aux_file`` and ``intent_name`` are empty, the gzip header has no file name and mtime 0, and the
-bytes depend only on voxels and geometry (same input -> identical file). Writes are atomic.
+bytes depend only on voxels and geometry (same input -> identical file). Writes are atomic and
+stream the volume through gzip (:func:`radflow.io.atomic.atomic_gzip`) without copying it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
 
 from radflow.errors import InputFileError
-from radflow.io.atomic import gzip_bytes, write_bytes
+from radflow.io.atomic import atomic_gzip, gzip_bytes
+
+if TYPE_CHECKING:  # nibabel (and the pydicom/gdcm it pulls in) only where a NIfTI is written
+    import nibabel as nib
 
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 #: NIfTI's RGB24 voxel type (``DT_RGB24``), as nibabel reads and writes it.
@@ -44,25 +48,28 @@ def image_affine_ras(image: sitk.Image) -> np.ndarray:
     return affine
 
 
-def nifti_bytes(image: sitk.Image) -> bytes:
-    """Serialise a 3-D image as gzipped NIfTI-1 bytes with a clean, deterministic header.
+def nifti_image(image: sitk.Image) -> nib.Nifti1Image:
+    """The nibabel image radflow writes for a 3-D SimpleITK image, without copying voxels.
 
     A scalar image keeps its pixel type; an image with 3 components per voxel (a colour volume,
-    :mod:`radflow.dicom.colour`) is written as ``DT_RGB24`` (3 x uint8 per voxel).
+    :mod:`radflow.dicom.colour`) becomes ``DT_RGB24`` (3 x uint8 per voxel). The data are a view
+    of the SimpleITK buffer: its (z, y, x) C-order array transposed is the (x, y, z) Fortran-order
+    array NIfTI stores, and nibabel writes a Fortran-order array slice by slice, so the volume is
+    never copied (``image`` must outlive the returned object).
     """
     if image.GetDimension() != 3:
         raise ValueError(f"expected a 3-D image, got {image.GetDimension()}-D")
     components = image.GetNumberOfComponentsPerPixel()
     data_zyx = sitk.GetArrayViewFromImage(image)
     if components == 3:
-        data_xyz = np.ascontiguousarray(np.transpose(data_zyx, (2, 1, 0, 3)), dtype=np.uint8)
-        data_xyz = data_xyz.view(RGB24).reshape(data_xyz.shape[:3])
-    elif components == 1:
-        data_xyz = np.ascontiguousarray(np.transpose(data_zyx, (2, 1, 0)))
-    else:
+        data_zyx = np.ascontiguousarray(data_zyx, dtype=np.uint8)  # no copy for RGB uint8
+        data_zyx = data_zyx.view(RGB24).reshape(data_zyx.shape[:3])
+    elif components != 1:
         raise ValueError(f"expected 1 or 3 components per voxel, got {components}")
     affine = image_affine_ras(image)
-    img = nib.Nifti1Image(data_xyz, affine)
+    import nibabel as nib
+
+    img = nib.Nifti1Image(np.transpose(data_zyx), affine)
     hdr = img.header
     hdr.set_xyzt_units("mm", "sec")
     img.set_sform(affine, code=1)  # scanner anatomical
@@ -71,18 +78,34 @@ def nifti_bytes(image: sitk.Image) -> bytes:
     hdr["aux_file"] = b""
     hdr["intent_name"] = b""
     hdr["db_name"] = b""
-    return gzip_bytes(img.to_bytes())
+    return img
+
+
+def nifti_bytes(image: sitk.Image) -> bytes:
+    """Serialise a 3-D image as gzipped NIfTI-1 bytes with a clean, deterministic header: the
+    bytes :func:`write_nifti` writes (see :func:`nifti_image`)."""
+    return gzip_bytes(nifti_image(image).to_bytes())
 
 
 def write_nifti(dest: str | os.PathLike[str], image: sitk.Image) -> str:
     """Write ``image`` to ``dest`` (``.nii.gz``) atomically; return the :func:`voxel_hash` of it.
 
-    The hash is computed from the file as a reader sees it: NIfTI stores geometry as float32, so
-    an origin such as -123.456 mm reads back slightly different from the float64 value in memory,
-    and later stages that re-hash what they read must find the same hash.
+    The volume is streamed through gzip into the file (no copy of it in memory, see
+    :func:`nifti_image`). The hash is the one a reader of the file computes: NIfTI stores
+    geometry as float32, so an origin such as -123.456 mm reads back slightly different from the
+    float64 value in memory, and later stages that re-hash what they read must find the same
+    hash. So the voxels are hashed from memory (the file holds the same bytes) with the pixel
+    type and geometry SimpleITK reads back from the file's header (only the header is read).
     """
-    write_bytes(dest, nifti_bytes(image))
-    return voxel_hash(read_image(dest))
+    with atomic_gzip(dest) as stream:
+        nifti_image(image).to_stream(stream)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(dest))
+    reader.ReadImageInformation()
+    if (reader.GetPixelID(), reader.GetSize()) != (image.GetPixelID(), image.GetSize()):
+        return voxel_hash(read_image(dest))  # the reader changes the type: hash what it reads
+    return _hash(sitk.GetArrayViewFromImage(image), reader.GetSpacing(), reader.GetOrigin(),
+                 reader.GetDirection())
 
 
 def read_image(path: str | os.PathLike[str], name: str | None = None) -> sitk.Image:
@@ -116,11 +139,18 @@ def voxel_hash(image: sitk.Image) -> str:
     Independent of file format and header bytes, so the same volume read from NRRD or NIfTI hashes
     the same.
     """
-    arr = np.ascontiguousarray(sitk.GetArrayViewFromImage(image))
+    return _hash(sitk.GetArrayViewFromImage(image), image.GetSpacing(), image.GetOrigin(),
+                 image.GetDirection())
+
+
+def _hash(arr: np.ndarray, spacing: tuple[float, ...], origin: tuple[float, ...],
+          direction: tuple[float, ...]) -> str:
+    """:func:`voxel_hash` of voxels ``arr`` (shape (z, y, x[, components])) and a geometry."""
+    arr = np.ascontiguousarray(arr)  # a view of a SimpleITK image already is: no copy
     h = hashlib.sha256()
     h.update(str(arr.dtype.str).encode())
     h.update(repr(arr.shape).encode())
-    for values in (image.GetSpacing(), image.GetOrigin(), image.GetDirection()):
+    for values in (spacing, origin, direction):
         h.update(repr(tuple(round(float(v), 6) + 0.0 for v in values)).encode())
-    h.update(arr.tobytes())
+    h.update(memoryview(arr).cast("B"))
     return h.hexdigest()

@@ -2,7 +2,8 @@
 
 PyRadiomics' camelCase settings, ``**kwargs`` bags, params schema (pykwalify), feature naming
 (``<imageType>_<class>_<Feature>``) and logging stay here; the rest of radflow sees plain dicts,
-:class:`ImageTypeSpec` and long :class:`pandas.DataFrame` tables.
+:class:`ImageTypeSpec` and long :class:`pandas.DataFrame` tables (or, for extraction jobs, which
+do not import pandas, the same rows as tuples: :func:`feature_rows`).
 
 Logging: PyRadiomics attaches a stderr handler to the ``radiomics`` logger at import. This package
 replaces it with a :class:`logging.NullHandler` (PyRadiomics' ``_applyParams`` reads
@@ -28,8 +29,10 @@ import radiomics
 
 from radflow.radiomics_adapter.features import (
     FEATURE_COLUMNS,
+    FeatureRow,
     ImageTypeSpec,
     compute_features,
+    feature_rows,
     register_image_types,
 )
 from radflow.radiomics_adapter.params import load_params, params_hash, versions
@@ -53,5 +56,5 @@ def _neutralise_radiomics_logging() -> None:
 _neutralise_radiomics_logging()
 
 
-__all__ = ["FEATURE_COLUMNS", "ImageTypeSpec", "compute_features", "load_params", "params_hash",
-           "register_image_types", "versions"]
+__all__ = ["FEATURE_COLUMNS", "FeatureRow", "ImageTypeSpec", "compute_features", "feature_rows",
+           "load_params", "params_hash", "register_image_types", "versions"]

@@ -8,18 +8,23 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import SimpleITK as sitk
 from radiomics import featureextractor, imageoperations
 
 from radflow.errors import ConfigError, ExtractionError, RadflowError
 from radflow.radiomics_adapter.params import _effective, _one_line, _validate
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 #: Columns of :func:`compute_features`' table, in order.
 FEATURE_COLUMNS: tuple[str, ...] = ("image_type", "feature_class", "feature", "value")
+
+#: One feature value: (image_type, feature_class, feature, value), as in :data:`FEATURE_COLUMNS`.
+FeatureRow = tuple[str, str, str, float]
 
 # Names of PyRadiomics' own image types (``log-sigma-1-0-mm-3D``, ``wavelet2-LLH``, ``lbp-2D``...).
 _RESERVED_NAMES = frozenset({"original", "square", "squareroot", "logarithm", "exponential",
@@ -123,6 +128,26 @@ def compute_features(image: sitk.Image, mask: sitk.Image, params: Mapping[str, A
                      ) -> pd.DataFrame:
     """Compute PyRadiomics features of one ROI (segment-based, diagnostics excluded).
 
+    :func:`feature_rows` as a table (see there for the parameters and exceptions).
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n_features, 4)
+        Columns :data:`FEATURE_COLUMNS`; ``value`` float64 (NaN where PyRadiomics returns NaN).
+        Rows sorted by image type (``original`` first), feature class, feature.
+    """
+    import pandas as pd  # only here: extraction jobs write their rows without pandas
+
+    rows = feature_rows(image, mask, params, label=label, extra_image_types=extra_image_types)
+    return pd.DataFrame(rows, columns=list(FEATURE_COLUMNS)).astype(
+        {"image_type": "str", "feature_class": "str", "feature": "str", "value": "float64"})
+
+
+def feature_rows(image: sitk.Image, mask: sitk.Image, params: Mapping[str, Any], *,
+                 label: int, extra_image_types: Sequence[ImageTypeSpec] = ()
+                 ) -> list[FeatureRow]:
+    """Compute PyRadiomics features of one ROI (segment-based, diagnostics excluded).
+
     Parameters
     ----------
     image
@@ -140,9 +165,9 @@ def compute_features(image: sitk.Image, mask: sitk.Image, params: Mapping[str, A
 
     Returns
     -------
-    pandas.DataFrame, shape (n_features, 4)
-        Columns :data:`FEATURE_COLUMNS`; ``value`` float64 (NaN where PyRadiomics returns NaN).
-        Rows sorted by image type (``original`` first), feature class, feature.
+    list of (image_type, feature_class, feature, value)
+        ``value`` a Python float (NaN where PyRadiomics returns NaN). Sorted by image type
+        (``original`` first), feature class, feature.
 
     Raises
     ------
@@ -169,7 +194,7 @@ def compute_features(image: sitk.Image, mask: sitk.Image, params: Mapping[str, A
         except Exception as exc:  # PyRadiomics raises ValueError, RuntimeError, AssertionError...
             raise ExtractionError(f"label {label}: PyRadiomics failed: {_one_line(exc)}",
                                   reason=_reason_for(exc)) from exc
-    return _to_table(result)
+    return _to_rows(result)
 
 
 def _image_type_generator(spec: ImageTypeSpec) -> Callable[..., Iterator[tuple]]:
@@ -202,8 +227,8 @@ def _check_same_grid(filtered: Any, reference: sitk.Image, name: str) -> None:
                               reason="filter-geometry")
 
 
-def _to_table(result: Mapping[str, Any]) -> pd.DataFrame:
-    """Long table from PyRadiomics' ``{"<type>_<class>_<feature>": value}`` result."""
+def _to_rows(result: Mapping[str, Any]) -> list[FeatureRow]:
+    """Sorted feature rows from PyRadiomics' ``{"<type>_<class>_<feature>": value}`` result."""
     rows = []
     for key, value in result.items():
         if key.startswith("diagnostics_"):
@@ -216,12 +241,8 @@ def _to_table(result: Mapping[str, Any]) -> pd.DataFrame:
         if arr.size != 1:
             raise ExtractionError(f"feature {key}: expected one value, got shape {arr.shape}",
                                   reason="feature-value")
-        rows.append((*parts, float(arr.reshape(()))))
-    table = pd.DataFrame(rows, columns=list(FEATURE_COLUMNS)).astype(
-        {"image_type": "str", "feature_class": "str", "feature": "str", "value": "float64"})
-    return (table.assign(_rank=table["image_type"] != "original")
-            .sort_values(["_rank", "image_type", "feature_class", "feature"], kind="stable")
-            .drop(columns="_rank").reset_index(drop=True))
+        rows.append((parts[0], parts[1], parts[2], float(arr.reshape(()))))
+    return sorted(rows, key=lambda r: (r[0] != "original", r[0], r[1], r[2]))
 
 
 def _reason_for(exc: BaseException) -> str:

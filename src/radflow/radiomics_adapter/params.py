@@ -177,17 +177,36 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
+#: Distributions known to provide ``radiomics``, tried before scanning every installed one.
+_KNOWN_DISTRIBUTIONS = ("pyradiomics-bhklab", "pyradiomics")
+
+
 def _radiomics_distribution() -> str:
-    """Name of the installed distribution whose files include the imported ``radiomics``."""
+    """Name of the installed distribution whose files include the imported ``radiomics``.
+
+    The known names are checked first (a few ms); only when none of them provides the imported
+    module are all installed distributions scanned (``packages_distributions``, ~0.1 s).
+    """
     module_file = Path(radiomics.__file__).resolve()
+    for name in _KNOWN_DISTRIBUTIONS:
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        if _provides(dist, module_file):
+            return str(dist.metadata["Name"])
     candidates = importlib.metadata.packages_distributions().get("radiomics", [])
     for name in dict.fromkeys(candidates):
-        dist = importlib.metadata.distribution(name)
-        for entry in dist.files or ():
-            if (entry.as_posix() == "radiomics/__init__.py"
-                    and Path(str(dist.locate_file(entry))).resolve() == module_file):
-                return str(dist.metadata["Name"])
+        if _provides(importlib.metadata.distribution(name), module_file):
+            return str(importlib.metadata.distribution(name).metadata["Name"])
     if len(set(candidates)) == 1:
         return str(candidates[0])
     raise ExtractionError(f"cannot tell which distribution provides 'radiomics' "
                           f"(candidates: {sorted(set(candidates))})", reason="pyradiomics-dist")
+
+
+def _provides(dist: importlib.metadata.Distribution, module_file: Path) -> bool:
+    """Whether ``dist``'s recorded files include ``module_file`` (``radiomics/__init__.py``)."""
+    return any(entry.as_posix() == "radiomics/__init__.py"
+               and Path(str(dist.locate_file(entry))).resolve() == module_file
+               for entry in dist.files or ())
