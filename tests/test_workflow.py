@@ -21,16 +21,30 @@ from radflow.keys import case_id, load_key
 
 pytestmark = pytest.mark.slow
 
+#: The demo run's pseudonymisation key (32 bytes): fixed, so that keys can be compared with the
+#: stored reference of :func:`test_behaviour_equals_the_stored_reference`.
+REFERENCE_KEY = b"radflow demo reference key 0001!"
+#: The demo run's statuses and feature values as radflow 0.2.0 (before the stage redesign) gave
+#: them; ``RADFLOW_WRITE_REFERENCE=1 pytest tests/test_workflow.py -k reference`` rewrites it.
+REFERENCE = Path(__file__).parent / "reference" / "demo_behaviour.parquet"
+#: Where the demo run's cohort is generated (a fixed path: sheet-file keys hash the path).
+DEMO_DIR = Path("/tmp/radflow-test-demo-cohort/demo")
+
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     """Generate the demo and run the workflow once; yield (workdir, demo, config args)."""
     base = tmp_path_factory.mktemp("demo_run")
-    demo = make_demo_cohort(base / "demo")
+    # The cohort at a fixed place: sheet files are keyed by their path, and the stored behaviour
+    # reference compares keys.
+    shutil.rmtree(DEMO_DIR, ignore_errors=True)
+    demo = make_demo_cohort(DEMO_DIR)
     params = base / "pyradiomics.yaml"
     shutil.copy(REPO / "config" / "pyradiomics.yaml", params)
     work = base / "work"
     work.mkdir()
+    (base / "secret").mkdir()  # a fixed key: the keys (and so the behaviour reference) are stable
+    (base / "secret" / "key").write_bytes(REFERENCE_KEY)
     cfg = base / "cohort.yaml"
     cfg.write_text(yaml.safe_dump({
         "cohort": "demo", "dicom_root": str(demo.dicom_root), "sheet": str(demo.sheet),
@@ -177,6 +191,46 @@ def test_no_planted_identifier_anywhere(demo_run) -> None:
     assert hits == []
     private = work / ".radflow" / "private" / "demo"
     assert any(private.rglob("*.json")), "source paths belong in the private folder"
+
+
+def _behaviour(res: Path) -> pd.DataFrame:
+    """Every status of every stage and every feature value of a run, as one long table:
+    ``stage, key, item, value`` (statuses as text, feature values as their ``repr``)."""
+    rows = []
+    series = pd.read_csv(res / "crawl" / "series.tsv", sep="\t", dtype=str, keep_default_na=False)
+    rows += [("crawl", k, "status", v) for k, v in zip(series["series_key"], series["status"],
+                                                       strict=True)]
+    for sidecar in sorted((res / "convert").glob("*/*.json")):
+        rows.append(("convert", sidecar.stem, "status",
+                     json.loads(sidecar.read_text(encoding="utf-8"))["status"]))
+    pairs = pd.read_csv(res / "pair" / "pairs.tsv", sep="\t", dtype=str, keep_default_na=False)
+    rows += [("pair", k, "status", v) for k, v in zip(pairs["pair_id"], pairs["status"],
+                                                      strict=True)]
+    for status in sorted((res / "extract").glob("*/*.json")):
+        for pair in json.loads(status.read_text(encoding="utf-8"))["pairs"]:
+            rows.append(("extract", pair["pair_id"], "status", pair["status"]))
+    features = pd.read_parquet(res / "merge" / "features.parquet")
+    names = features["image_type"] + "_" + features["feature_class"] + "_" + features["feature"]
+    rows += [("merge", k, n, repr(float(v))) for k, n, v in zip(
+        features["pair_id"], names, features["value"], strict=True)]
+    table = pd.DataFrame(rows, columns=["stage", "key", "item", "value"])
+    return table.sort_values(["stage", "key", "item"], kind="stable").reset_index(drop=True)
+
+
+def test_behaviour_equals_the_stored_reference(demo_run) -> None:
+    """The demo run gives the statuses and feature values (bit for bit) stored before the
+    stage redesign: every ok/excluded/failed status of crawl, convert, pair and extract, and
+    every value of merge/features.parquet."""
+    import os
+
+    table = _behaviour(_results(demo_run[0]))
+    if os.environ.get("RADFLOW_WRITE_REFERENCE") == "1":
+        REFERENCE.parent.mkdir(exist_ok=True)
+        table.to_parquet(REFERENCE, index=False, compression="zstd")
+    reference = pd.read_parquet(REFERENCE)
+    assert len(table) > 10_000 and set(table["stage"]) == {"crawl", "convert", "pair",
+                                                           "extract", "merge"}
+    pd.testing.assert_frame_equal(table, reference)
 
 
 def test_params_change_reruns_only_extract_and_merge(demo_run) -> None:
