@@ -1,14 +1,8 @@
-"""Rule pair_one: check one planned image x mask x label pair (radflow.pair)."""
+"""Rule pair: gather the pair records into pairs.tsv, count ROI names (radflow.pair)."""
 
 from radflow.logs import script_logging
-from radflow.pair import run_pair
-from radflow.settings import PairSettings, from_mapping
+from radflow.pair import run_pair_table
 
 with script_logging(snakemake.log[0]):
-    run_pair(
-        plan_json=snakemake.input.plan,
-        image_sidecar=snakemake.input.get("image"),
-        mask_sidecar=snakemake.input.get("mask"),
-        out_json=snakemake.output.record,
-        settings=from_mapping(PairSettings, snakemake.params.settings, section="pair"),
-    )
+    run_pair_table(pair_jsons=list(snakemake.input.records), out_tsv=snakemake.output.pairs,
+                   rois_tsv=snakemake.input.rois, roi_names_tsv=snakemake.output.roi_names)

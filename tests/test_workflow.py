@@ -27,18 +27,13 @@ REFERENCE_KEY = b"radflow demo reference key 0001!"
 #: The demo run's statuses and feature values as radflow 0.2.0 (before the stage redesign) gave
 #: them; ``RADFLOW_WRITE_REFERENCE=1 pytest tests/test_workflow.py -k reference`` rewrites it.
 REFERENCE = Path(__file__).parent / "reference" / "demo_behaviour.parquet"
-#: Where the demo run's cohort is generated (a fixed path: sheet-file keys hash the path).
-DEMO_DIR = Path("/tmp/radflow-test-demo-cohort/demo")
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     """Generate the demo and run the workflow once; yield (workdir, demo, config args)."""
     base = tmp_path_factory.mktemp("demo_run")
-    # The cohort at a fixed place: sheet files are keyed by their path, and the stored behaviour
-    # reference compares keys.
-    shutil.rmtree(DEMO_DIR, ignore_errors=True)
-    demo = make_demo_cohort(DEMO_DIR)
+    demo = make_demo_cohort(base / "demo")
     params = base / "pyradiomics.yaml"
     shutil.copy(REPO / "config" / "pyradiomics.yaml", params)
     work = base / "work"
@@ -193,9 +188,28 @@ def test_no_planted_identifier_anywhere(demo_run) -> None:
     assert any(private.rglob("*.json")), "source paths belong in the private folder"
 
 
-def _behaviour(res: Path) -> pd.DataFrame:
+def _stable_names(work: Path, demo_root: Path) -> dict[str, str]:
+    """Sheet-file keys hash the file's absolute path, which differs from run to run: name each
+    sheet file by its path inside the demo cohort, and each pair by its image, mask, label and
+    ROI (DICOM series keys hash UIDs and are stable already)."""
+    names = {}
+    root = demo_root.resolve()
+    for record in (work / ".radflow" / "private" / "demo" / "sources").glob("*.json"):
+        source = json.loads(record.read_text(encoding="utf-8"))
+        if source["kind"] != "dicom" and len(source["files"]) == 1:
+            names[record.stem] = f"file:{Path(source['files'][0]).relative_to(root).as_posix()}"
+    pairs = pd.read_csv(_results(work) / "pair" / "pairs.tsv", sep="\t", dtype=str,
+                        keep_default_na=False)
+    for row in pairs.itertuples():
+        names[row.pair_id] = "|".join([names.get(row.image_key, row.image_key),
+                                       names.get(row.mask_key, row.mask_key), row.label, row.roi])
+    return names
+
+
+def _behaviour(work: Path, demo_root: Path) -> pd.DataFrame:
     """Every status of every stage and every feature value of a run, as one long table:
     ``stage, key, item, value`` (statuses as text, feature values as their ``repr``)."""
+    res = _results(work)
     rows = []
     series = pd.read_csv(res / "crawl" / "series.tsv", sep="\t", dtype=str, keep_default_na=False)
     rows += [("crawl", k, "status", v) for k, v in zip(series["series_key"], series["status"],
@@ -214,6 +228,7 @@ def _behaviour(res: Path) -> pd.DataFrame:
     rows += [("merge", k, n, repr(float(v))) for k, n, v in zip(
         features["pair_id"], names, features["value"], strict=True)]
     table = pd.DataFrame(rows, columns=["stage", "key", "item", "value"])
+    table["key"] = table["key"].map(_stable_names(work, demo_root)).fillna(table["key"])
     return table.sort_values(["stage", "key", "item"], kind="stable").reset_index(drop=True)
 
 
@@ -223,7 +238,7 @@ def test_behaviour_equals_the_stored_reference(demo_run) -> None:
     every value of merge/features.parquet."""
     import os
 
-    table = _behaviour(_results(demo_run[0]))
+    table = _behaviour(demo_run[0], demo_run[1].root)
     if os.environ.get("RADFLOW_WRITE_REFERENCE") == "1":
         REFERENCE.parent.mkdir(exist_ok=True)
         table.to_parquet(REFERENCE, index=False, compression="zstd")
@@ -243,7 +258,7 @@ def test_params_change_reruns_only_extract_and_merge(demo_run) -> None:
     counts = job_counts(snakemake(work, ["-n", "--cores", "2", *config]).stdout)
     n_images = len(before["image_key"].unique())  # one extract job per image, not per ROI
     assert n_images < len(before["pair_id"].unique())
-    assert counts == {"extract_one": n_images, "merge": 1, "all": 1}
+    assert counts == {"extract_one": n_images, "qc": 1, "merge": 1, "all": 1}
     run = snakemake(work, ["--cores", "2", *config])
     assert job_counts(run.stdout + run.stderr) == counts
     after = pd.read_parquet(res / "merge" / "features.parquet")
