@@ -8,6 +8,8 @@ import radflow
 from radflow import deidentify as rd
 from radflow import resources as rsc
 from radflow import workflow as rw
+from radflow.keys import KEY_PATTERNS
+from radflow.settings import check_retired_keys
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -16,6 +18,7 @@ min_version("9.0")
 configfile: os.path.join(workflow.basedir, "config/config.yaml")
 
 
+check_retired_keys(config)  # a key renamed in 0.3.0: the error names the new key
 validate(config, os.path.join(workflow.basedir, "config/schema/config.schema.yaml"))
 
 P = rw.resolve_paths(config, workflow.basedir)
@@ -27,7 +30,7 @@ DEID = rw.deidentify_on(config)  # true: everything downstream reads the de-iden
 DICOM_TREE = rw.tree_fingerprint_param(P.dicom_root)
 
 wildcard_constraints:
-    **rw.KEY_PATTERNS,
+    **KEY_PATTERNS,
 
 
 rule all:

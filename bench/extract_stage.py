@@ -8,7 +8,7 @@ Not a test. Run from the repository root (2 cores; about 5 minutes on an idle ma
 Preparation (once per ``--work`` folder): a cohort sheet of the five test cases (``brain1``,
 ``brain2``, ``breast1``, ``lung1``, ``lung2``: NRRD image + label 1), taken by radflow up to the
 pair stage (``snakemake pair --cores 2``), with config/pyradiomics.yaml (Original, LoG 1/2/3 mm,
-Wavelet, 1 mm B-spline resampling) and ``laws: []``.
+Wavelet, 1 mm B-spline resampling) and ``extract.image_types: []``.
 
 Timed, whole processes, interleaved A B A B (``--pairs`` pairs):
 
@@ -87,7 +87,8 @@ def prepare(work: Path) -> Path:
         for case in CASES:
             f.write(f"{case}\t{images / f'{case}_image.nrrd'}\t{images / f'{case}_label.nrrd'}\n")
     config.write_text(f"cohort: tc5\nsheet: {sheet}\nresults_dir: {work / 'results'}\n"
-                      f"private_dir: {work / 'private'}\nkey_file: {work / 'key'}\nlaws: []\n",
+                      f"private_dir: {work / 'private'}\nkey_file: {work / 'key'}\n"
+                      "extract: {image_types: []}\n",
                       encoding="utf-8")
     pair_dir = work / "results" / "tc5" / "pair"
     if not (pair_dir / "pairs.tsv").exists():

@@ -13,7 +13,7 @@ N/2 ``pair_one``, N/2 ``extract_one`` and 3 aggregate jobs) of
 
 * radflow's Snakefile (with RADFLOW_PLAN_TRACE: how often the plan was read),
 * a toy Snakefile with the same rules, wildcards and job count whose job lists are plain
-  ``expand()`` lists read once from the crawl's ``pairs.tsv`` (what planning costs at best), and
+  ``expand()`` lists read once from the crawl's ``pair_plan.tsv`` (what planning costs at best), and
 * the same toy whose per-item rules also declare what radflow's do (``params``, ``log``,
   ``benchmark``, ``threads``, constant ``resources``, ``script``): Snakemake's own per-job cost
   of those directives, so that radflow / this toy is the cost of radflow's planning and of its
@@ -58,7 +58,7 @@ import csv
 
 RES = "results/@COHORT@"
 PRIV = ".radflow/private/@COHORT@"
-with open(f"{RES}/crawl/pairs.tsv", newline="") as fh:
+with open(f"{RES}/crawl/pair_plan.tsv", newline="") as fh:
     PAIRS = {r["pair_id"]: r for r in csv.DictReader(fh, delimiter="\\t")}
 CASE = {r[k]: r["case_id"] for r in PAIRS.values() for k in ("image_key", "mask_key")}
 UNITS = {}
@@ -154,7 +154,8 @@ def make_cohort(root: Path, n_series: int) -> list[str]:
     (root / "params.yaml").write_text("imageType: {Original: {}}\nfeatureClass: {shape: []}\n",
                                       encoding="utf-8")
     return ["--config", f"cohort={COHORT}", f"sheet={root / 'sheet.tsv'}",
-            f"key_file={root / 'key'}", f"extract={{params: {root / 'params.yaml'}}}", "laws=[]"]
+            f"key_file={root / 'key'}",
+            f"extract={{params: {root / 'params.yaml'}, image_types: []}}"]
 
 
 def snakemake(root: Path, args: Sequence[str], *, snakefile: Path | None = None,
@@ -286,7 +287,7 @@ def planning_seconds(root: Path) -> tuple[float, int]:
     from radflow import workflow as rw
 
     res, priv = root / "results" / COHORT, root / ".radflow" / "private" / COHORT
-    tables = (str(res / "crawl" / "series.tsv"), str(res / "crawl" / "pairs.tsv"), "paired")
+    tables = (str(res / "crawl" / "series.tsv"), str(res / "crawl" / "pair_plan.tsv"), "paired")
     start = time.perf_counter()
     plan = rw.read_plan(*tables)
     jobs = 0

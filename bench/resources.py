@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         log = run(work, tmp / "dicom")
         series = pd.read_csv(work / "results/res/crawl/series.tsv", sep="\t", dtype=str,
                              keep_default_na=False)
-        pairs = pd.read_csv(work / "results/res/crawl/pairs.tsv", sep="\t", dtype=str,
+        pairs = pd.read_csv(work / "results/res/crawl/pair_plan.tsv", sep="\t", dtype=str,
                             keep_default_na=False)
         size_of = {r.series_key: f"{r.cols}x{r.rows}x{r.slices}"
                    for r in series.itertuples() if r.modality == "CT"}

@@ -39,8 +39,8 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PREAMBLE = ("import pickle; from snakemake.logging import logger; "
             "from snakemake.iocontainers import Snakemake")
-RULES = {"convert_one": "scripts/convert.py", "pair_one": "scripts/pair.py",
-         "extract_one": "scripts/extract.py"}
+RULES = {"convert_one": "scripts/convert_one.py", "pair_one": "scripts/pair_one.py",
+         "extract_one": "scripts/extract_one.py"}
 TOY_SNAKEFILE = """
 rule toy:
     output: "toy.txt"
@@ -69,7 +69,7 @@ def write_cohort(folder: Path, n: int) -> Path:
     config = folder / "config.yaml"
     config.write_text(f"cohort: c{n}\nsheet: {sheet}\nresults_dir: {folder / 'results'}\n"
                       f"private_dir: {folder / 'private'}\nkey_file: {folder / 'key'}\n"
-                      "laws: []\n", encoding="utf-8")
+                      "extract: {image_types: []}\n", encoding="utf-8")
     return config
 
 

@@ -8,7 +8,7 @@ def plan():
     Called by every job's input function; read_plan reads the tables once per process and
     version of the tables (memoised), and every lookup after that is a dict access."""
     ck = checkpoints.crawl.get()
-    return rw.read_plan(ck.output.series, ck.output.pairs, config["convert"]["scope"])
+    return rw.read_plan(ck.output.series, ck.output.pair_plan, config["convert"]["scope"])
 
 
 def deid_source(wildcards):

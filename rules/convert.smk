@@ -7,7 +7,7 @@ rule convert_one:
     output:
         sidecar=f"{RES}/convert/{{case_id}}/{{series_key}}.json",
     params:
-        settings=config["crawl"]["geometry"],
+        geometry=config["geometry"],
         version=VERSION,
     log:
         f"{RES}/logs/convert/{{case_id}}/{{series_key}}.log",
@@ -22,7 +22,7 @@ rule convert_one:
     conda:
         "../envs/radflow.yaml"
     script:
-        "../scripts/convert.py"
+        "../scripts/convert_one.py"
 
 
 rule convert:

@@ -1,4 +1,4 @@
-# crawl: DICOM headers (and the cohort sheet) -> series.tsv, pairs.tsv, rois.tsv. A checkpoint:
+# crawl: DICOM headers (and the cohort sheet) -> series.tsv, pair_plan.tsv, rois.tsv. A checkpoint:
 # the jobs of every later stage are planned from its tables (plan() in the Snakefile).
 
 
@@ -6,9 +6,10 @@ checkpoint crawl:
     input:
         sheet=[P.sheet] if P.sheet else [],
         deid=[f"{RES}/deid/actions.tsv"] if DEID else [],
+        uid_map=[f"{PRIV}/deid/uid_map.tsv"] if DEID else [],
     output:
         series=f"{RES}/crawl/series.tsv",
-        pairs=f"{RES}/crawl/pairs.tsv",
+        pair_plan=f"{RES}/crawl/pair_plan.tsv",
         rois=f"{RES}/crawl/rois.tsv",
     params:
         dicom_root=(lambda w, input: rw.folder_of(input.deid)) if DEID else P.dicom_root,
@@ -17,10 +18,10 @@ checkpoint crawl:
         sources_dir=f"{PRIV}/sources",
         settings=config["crawl"],
         rois=config["rois"],
-        fallback_modalities=config["pair"]["fallback_modalities"],
+        geometry=config["geometry"],
         deidentified={"uids_replaced": not config["deid"]["retain_uids"],
                       "source_root": P.dicom_root,
-                      "sources_dir": f"{PRIV}/deid_sources"} if DEID else None,
+                      "uid_map": f"{PRIV}/deid/uid_map.tsv"} if DEID else None,
         version=VERSION,
     log:
         f"{RES}/logs/crawl.log",

@@ -6,7 +6,7 @@
 checkpoint deid_crawl:
     output:
         series=f"{PRIV}/deid_crawl/series.tsv",
-        pairs=f"{PRIV}/deid_crawl/pairs.tsv",
+        pair_plan=f"{PRIV}/deid_crawl/pair_plan.tsv",
         rois=f"{PRIV}/deid_crawl/rois.tsv",
     params:
         dicom_root=P.dicom_root,
@@ -15,7 +15,7 @@ checkpoint deid_crawl:
         sources_dir=f"{PRIV}/deid_sources",
         settings=config["crawl"],
         rois=config["rois"],
-        fallback_modalities=config["pair"]["fallback_modalities"],
+        geometry=config["geometry"],
         deidentified=None,
         version=VERSION,
     log:
@@ -59,9 +59,11 @@ rule deidentify:
         actions=f"{RES}/deid/actions.tsv",
         series=f"{RES}/deid/series.tsv",
         pseudonyms=f"{PRIV}/pseudonyms.tsv",
+        uid_map=f"{PRIV}/deid/uid_map.tsv",
     params:
         sources_dir=f"{PRIV}/deid_sources",
         key_file=P.key_file,
+        retain_uids=config["deid"]["retain_uids"],
         version=VERSION,
     log:
         f"{RES}/logs/deidentify.log",

@@ -1,6 +1,10 @@
 # extract: one job per image: all its ROIs are extracted with the image read once (an image's
 # series key is its unit; a pair without an image is a unit of its own).
 
+# radflow's filter image types (extract.image_types) enter the memory/run-time model (the
+# Laws cost model stands for all of them).
+CUSTOM_IMAGE_TYPES = bool(config["extract"]["image_types"])
+
 
 rule extract_one:
     input:
@@ -10,7 +14,7 @@ rule extract_one:
         features=f"{RES}/extract/{{case_id}}/{{unit}}.parquet",
         status=f"{RES}/extract/{{case_id}}/{{unit}}.json",
     params:
-        laws=config["laws"],
+        image_types=config["extract"]["image_types"],
         version=VERSION,
     log:
         f"{RES}/logs/extract/{{case_id}}/{{unit}}.log",
@@ -19,16 +23,16 @@ rule extract_one:
     threads: config["extract"]["threads"]
     # longest units first (modelled seconds; 0 until the pair records exist), so that the
     # biggest image does not start last and run alone (rsc.extract_priority)
-    priority: lambda wc, input: rsc.extract_priority(input.pairs, input.params, bool(config["laws"]))
+    priority: lambda wc, input: rsc.extract_priority(input.pairs, input.params, CUSTOM_IMAGE_TYPES)
     resources:
         mem_mb=lambda wc, input: rsc.extract_mem_mb(input.pairs, input.params,
-            laws=bool(config["laws"]), floor_mb=config["extract"]["mem_mb"]),
+            laws=CUSTOM_IMAGE_TYPES, floor_mb=config["extract"]["mem_mb"]),
         runtime=lambda wc, input: rsc.extract_runtime(input.pairs, input.params,
-            laws=bool(config["laws"]), floor_min=config["extract"]["runtime"]),
+            laws=CUSTOM_IMAGE_TYPES, floor_min=config["extract"]["runtime"]),
     conda:
         "../envs/radflow.yaml"
     script:
-        "../scripts/extract.py"
+        "../scripts/extract_one.py"
 
 
 rule extract:

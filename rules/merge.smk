@@ -1,4 +1,36 @@
-# merge: every feature table + the clinical table -> the analysis-ready dataset; run summary.
+# qc: the run summary and the clinical join report (never fails on the data, so both are there
+# to read when the merge then rejects the join or strict mode fails the run).
+# merge: every feature table + the clinical table -> the analysis-ready dataset.
+
+
+rule qc:
+    input:
+        features=all_unit_files(f"{RES}/extract/{{case_id}}/{{unit}}.parquet"),
+        statuses=all_unit_files(f"{RES}/extract/{{case_id}}/{{unit}}.json"),
+        sidecars=all_sidecars,
+        pairs=f"{RES}/pair/pairs.tsv",
+        series=f"{RES}/crawl/series.tsv",
+        clinical=[P.clinical] if P.clinical else [],
+    output:
+        join_report=f"{RES}/merge/clinical_join_report.tsv",
+        run_summary=f"{RES}/qc/run_summary.tsv",
+    params:
+        clinical_id=config["clinical_id"],
+        clinical_sheet=config["clinical_sheet"],
+        key_file=P.key_file,
+        settings=config["merge"],
+    log:
+        f"{RES}/logs/qc.log",
+    benchmark:
+        f"{RES}/benchmarks/qc.tsv"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input: rsc.merge_mem_mb(input.size_mb),
+        runtime=lambda wc, input: rsc.merge_runtime(input.size_mb),
+    conda:
+        "../envs/radflow.yaml"
+    script:
+        "../scripts/qc.py"
 
 
 rule merge:
@@ -9,6 +41,7 @@ rule merge:
         pairs=f"{RES}/pair/pairs.tsv",
         series=f"{RES}/crawl/series.tsv",
         clinical=[P.clinical] if P.clinical else [],
+        qc=rules.qc.output,
     output:
         features=f"{RES}/merge/features.parquet",
         features_wide=f"{RES}/merge/features_wide.csv",
@@ -18,8 +51,6 @@ rule merge:
         clinical_id=config["clinical_id"],
         clinical_sheet=config["clinical_sheet"],
         key_file=P.key_file,
-        join_report=f"{RES}/merge/clinical_join_report.tsv",
-        run_summary=f"{RES}/qc/run_summary.tsv",
         settings=config["merge"],
         strict=config["strict"],
         version=VERSION,

@@ -21,7 +21,7 @@ rule pair_one:
     conda:
         "../envs/radflow.yaml"
     script:
-        "../scripts/pair.py"
+        "../scripts/pair_one.py"
 
 
 rule pair:
@@ -40,4 +40,4 @@ rule pair:
     conda:
         "../envs/radflow.yaml"
     script:
-        "../scripts/pair_table.py"
+        "../scripts/pair.py"

@@ -8,6 +8,6 @@ with script_logging(snakemake.log[0]):
     run_convert(
         source_json=snakemake.input.source,
         sidecar_json=snakemake.output.sidecar,
-        settings=from_mapping(GeometrySettings, snakemake.params.settings, section="geometry"),
+        settings=from_mapping(GeometrySettings, snakemake.params.geometry, section="geometry"),
         image_sidecar=snakemake.input.get("image"),
     )

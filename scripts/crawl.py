@@ -2,20 +2,20 @@
 
 from radflow.crawl import Deidentified, run_crawl
 from radflow.logs import script_logging
-from radflow.settings import CrawlSettings, RoiSettings, from_mapping
+from radflow.settings import RoiSettings, crawl_settings, from_mapping
 
 with script_logging(snakemake.log[0]):
     p = snakemake.params
+    settings = crawl_settings(p.settings, p.geometry)
     run_crawl(
         dicom_root=p.dicom_root,
         sheet=next(iter(getattr(snakemake.input, "sheet", [])), ""),
         key_file=p.key_file,
-        settings=from_mapping(CrawlSettings, p.settings, section="crawl"),
+        settings=settings,
         series_tsv=snakemake.output.series,
-        pairs_tsv=snakemake.output.pairs,
+        pair_plan_tsv=snakemake.output.pair_plan,
         sources_dir=p.sources_dir,
         rois_tsv=snakemake.output.rois,
         rois=from_mapping(RoiSettings, p.rois, section="rois"),
-        fallback_modalities=p.fallback_modalities,
         deidentified=Deidentified(**p.deidentified) if p.deidentified else None,
     )

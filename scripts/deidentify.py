@@ -1,4 +1,4 @@
-"""Rule deidentify: the de-identification log and the private pseudonym table
+"""Rule deidentify: the de-identification log, the private pseudonym table and UID/source map
 (radflow.deidentify)."""
 
 from radflow.deidentify import run_deidentify
@@ -13,4 +13,6 @@ with script_logging(snakemake.log[0]):
         actions_tsv=snakemake.output.actions,
         series_tsv=snakemake.output.series,
         pseudonyms_tsv=snakemake.output.pseudonyms,
+        uid_map_tsv=snakemake.output.uid_map,
+        retain_uids=p.retain_uids,
     )

@@ -16,6 +16,5 @@ with script_logging(snakemake.log[0]):
         key_file=p.key_file,
         settings=from_mapping(MergeSettings, p.settings, section="merge"),
         strict=p.strict,
-        out=MergeOutputs(o.features, o.features_wide, o.dataset_parquet, o.dataset_csv,
-                         p.join_report, p.run_summary),
+        out=MergeOutputs(o.features, o.features_wide, o.dataset_parquet, o.dataset_csv),
     )

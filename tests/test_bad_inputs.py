@@ -229,7 +229,7 @@ def test_hostile_values_never_reach_paths_and_keep_tables_intact(tmp_path: Path)
     clean(tmp_path / "in" / "other", Patient("OTHER-1", "Roe^R"), name="other")
     result = crawl(tmp_path / "in", None, KEY, CrawlSettings())
     out = tmp_path / "out"
-    write_crawl(result, out / "series.tsv", out / "pairs.tsv", out / "pairs", tmp_path / "src")
+    write_crawl(result, out / "series.tsv", out / "pair_plan.tsv", out / "pairs", tmp_path / "src")
     table = pd.read_csv(out / "series.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert len(table) == 2 and list(table["status"]) == ["ok", "ok"]
     hostile_row = table[table["case_id"] == case_id(KEY, patient.patient_id)].iloc[0]
@@ -238,7 +238,7 @@ def test_hostile_values_never_reach_paths_and_keep_tables_intact(tmp_path: Path)
     assert not re.search(r"[\x00-\x1f\x7f]", description)
     written = [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")
                if p.is_file() and p.relative_to(tmp_path).parts[0] != "in"]
-    key_name = re.compile(r"^(out/(series|pairs)\.tsv|src/s[0-9a-f]{16}\.json)$")
+    key_name = re.compile(r"^(out/(series|pair_plan)\.tsv|src/s[0-9a-f]{16}\.json)$")
     assert all(key_name.match(p) for p in written), written
     for value in ("passwd", "etc", "rm -rf"):
         assert not any(value in p for p in written)
@@ -254,7 +254,7 @@ def test_folder_name_outside_utf8_is_crawled_and_converted(tmp_path: Path) -> No
     clean(folder, Patient("LATIN-1", "M\xfcller^Hans"))
     result = crawl(tmp_path / "dicom", None, KEY, CrawlSettings())
     out = tmp_path / "out"
-    write_crawl(result, out / "series.tsv", out / "pairs.tsv", out / "pairs", tmp_path / "src")
+    write_crawl(result, out / "series.tsv", out / "pair_plan.tsv", out / "pairs", tmp_path / "src")
     (source,) = (tmp_path / "src").iterdir()
     assert Path(json.loads(source.read_text(encoding="utf-8"))["files"][0]).parent == folder
     run_convert(source_json=str(source), sidecar_json=str(out / "c" / "s.json"),

@@ -136,7 +136,7 @@ def test_run_crawl_writes_private_sources_and_changed_files_only(tmp_path) -> No
     out = tmp_path / "results"
     kw = dict(dicom_root=str(tmp_path / "Doe_Jane"), sheet=str(sheet),
               key_file=str(tmp_path / "key"), settings=CrawlSettings(),
-              series_tsv=str(out / "series.tsv"), pairs_tsv=str(out / "pairs.tsv"),
+              series_tsv=str(out / "series.tsv"), pair_plan_tsv=str(out / "pair_plan.tsv"),
               sources_dir=str(tmp_path / "private" / "sources"))
     run_crawl(**kw)
     plans = list((out / "pairs").glob("p*.json"))
@@ -218,14 +218,14 @@ def test_roi_rules_and_private_mask_sources(tmp_path) -> None:
     out = tmp_path / "results"
     run_crawl(dicom_root=str(root), sheet="", key_file=str(tmp_path / "key"),
               settings=CrawlSettings(), series_tsv=str(out / "series.tsv"),
-              pairs_tsv=str(out / "pairs.tsv"), sources_dir=str(tmp_path / "private"),
+              pair_plan_tsv=str(out / "pair_plan.tsv"), sources_dir=str(tmp_path / "private"),
               rois_tsv=str(out / "rois.tsv"), rois=rules)
     rois = pd.read_csv(out / "rois.tsv", sep="\t")
     assert list(zip(rois["roi_source"], rois["roi"].fillna(""), rois["status"],
                     strict=True)) == [("GTV primary", "GTV", "ok"),
                                       ("z_help", "", "excluded:roi-excluded"),
                                       ("Liver", "Liver", "ok")]
-    pairs = pd.read_csv(out / "pairs.tsv", sep="\t", keep_default_na=False)
+    pairs = pd.read_csv(out / "pair_plan.tsv", sep="\t", keep_default_na=False)
     assert sorted(pairs["roi"]) == ["GTV", "Liver"] and set(pairs["sheet_row"]) == {""}
     assert sorted(pairs["label"]) == [1, 3]
     mask_key = pairs["mask_key"].iloc[0]
@@ -259,12 +259,12 @@ def test_plan_converts_dicom_masks_only_with_their_image(tmp_path) -> None:
          "mask_status": "ok"},
     ])
     series.to_csv(tmp_path / "series.tsv", sep="\t", index=False)
-    pairs.to_csv(tmp_path / "pairs.tsv", sep="\t", index=False)
-    plan = read_plan(str(tmp_path / "series.tsv"), str(tmp_path / "pairs.tsv"), "paired")
+    pairs.to_csv(tmp_path / "pair_plan.tsv", sep="\t", index=False)
+    plan = read_plan(str(tmp_path / "series.tsv"), str(tmp_path / "pair_plan.tsv"), "paired")
     assert dict(zip(plan.convert["series_key"], plan.convert["image_key"], strict=True)) == {
         "sI": "", "sM": "sI"}  # sN: its image failed, so it has no grid to be built on
     assert convert_inputs(plan, "R", "P", "sM") == {"source": "P/sources/sM.json",
                                                     "image": "R/convert/c1/sI.json"}
     assert convert_inputs(plan, "R", "P", "sI") == {"source": "P/sources/sI.json"}
-    every = read_plan(str(tmp_path / "series.tsv"), str(tmp_path / "pairs.tsv"), "all")
+    every = read_plan(str(tmp_path / "series.tsv"), str(tmp_path / "pair_plan.tsv"), "all")
     assert set(every.convert["series_key"]) == {"sI", "sM", "sX"}

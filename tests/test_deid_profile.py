@@ -19,6 +19,7 @@ from radflow.deid.profile import (
     table_key,
 )
 from radflow.errors import ConfigError
+from radflow.settings import from_mapping
 
 # Entries of PS3.15 Table E.1-1 as printed in the standard (stable across recent editions):
 # tag -> (Basic Profile action, {option column: action}).
@@ -150,12 +151,12 @@ def test_method_codes_follow_the_options():
 
 
 def test_settings_reject_unknown_keys_and_bad_values():
-    with pytest.raises(ConfigError, match="retain_patient_charactristics"):
-        DeidSettings.from_mapping({"retain_patient_charactristics": True})
-    with pytest.raises(ConfigError, match="dates"):
+    with pytest.raises(ConfigError, match="'deid': retain_patient_charactristics"):
+        from_mapping(DeidSettings, {"retain_patient_charactristics": True}, section="deid")
+    with pytest.raises(ConfigError, match=r"deid\.dates must be one of shift, full, remove"):
         DeidSettings(dates="shifted")  # type: ignore[arg-type]
     with pytest.raises(ConfigError):
         DeidSettings(max_date_shift_days=0)
-    settings = DeidSettings.from_mapping({"retain_safe_private": True, "safe_private": [
-        ["2005", "0e", "Philips MR Imaging DD 001"]]})
+    settings = from_mapping(DeidSettings, {"retain_safe_private": True, "safe_private": [
+        ["2005", "0e", "Philips MR Imaging DD 001"]]}, section="deid")
     assert settings.safe_private == ((0x2005, 0x0E, "Philips MR Imaging DD 001"),)

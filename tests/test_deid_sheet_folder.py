@@ -1,7 +1,7 @@
 """A cohort-sheet row whose image is a DICOM folder, with ``deidentify=true``.
 
 The folder names *source* files; the crawl of the de-identified tree translates it, through the
-private source records of the de-identification (``<private>/deid_sources``), into the
+de-identification stage's private UID/source map (``<private>/deid/uid_map.tsv``), into the
 de-identified series whose source files lie in it. The pair plan must equal the plan of the same
 sheet on the source tree, up to the documented key differences (``image_key`` and ``pair_id``
 are keyed hashes of the new UIDs), and equal the plan of a sheet naming those series by
@@ -28,6 +28,7 @@ from radflow.errors import ConfigError
 from radflow.io.nifti import write_nifti
 from radflow.keys import load_key, series_key
 from radflow.settings import CrawlSettings
+from radflow.uid_map import read_uid_map
 
 MUELLER, OBRIEN = PATIENTS[0], PATIENTS[3]
 ECHO_UID = derived_uid(OBRIEN.patient_id, "echoes")
@@ -69,8 +70,11 @@ class Cohort:
 
     @property
     def deidentified(self) -> Deidentified:
-        return Deidentified(source_root=str(self.source),
-                            sources_dir=str(self.private / "deid_sources"))
+        return Deidentified(source_root=str(self.source), uid_map=str(self.uid_map))
+
+    @property
+    def uid_map(self) -> Path:
+        return self.private / "deid" / "uid_map.tsv"
 
     def sheet(self, name: str, rows: list[dict[str, object]]) -> Path:
         path = self.sheet_dir / name
@@ -82,7 +86,7 @@ def _deidentify(c: Cohort) -> None:
     """The rules deid_crawl, deidentify_one (per unit) and deidentify."""
     run_crawl(dicom_root=str(c.source), sheet="", key_file=str(c.key_file),
               settings=CrawlSettings(), series_tsv=str(c.private / "deid_crawl" / "series.tsv"),
-              pairs_tsv=str(c.private / "deid_crawl" / "pairs.tsv"),
+              pair_plan_tsv=str(c.private / "deid_crawl" / "pair_plan.tsv"),
               sources_dir=str(c.private / "deid_sources"),
               rois_tsv=str(c.private / "deid_crawl" / "rois.tsv"))
     keys = unit_keys(c.private / "deid_crawl" / "series.tsv", c.private / "deid_sources")
@@ -97,7 +101,8 @@ def _deidentify(c: Cohort) -> None:
     run_deidentify(records=records, sources_dir=str(c.private / "deid_sources"),
                    key_file=str(c.key_file), actions_tsv=str(c.deid / "actions.tsv"),
                    series_tsv=str(c.deid / "series.tsv"),
-                   pseudonyms_tsv=str(c.private / "pseudonyms.tsv"))
+                   pseudonyms_tsv=str(c.private / "pseudonyms.tsv"),
+                   uid_map_tsv=str(c.uid_map))
 
 
 @pytest.fixture(scope="module")
@@ -188,13 +193,17 @@ def test_folder_rows_equal_series_uid_rows(cohort) -> None:
 
 def test_source_records_of_a_deidentified_series(cohort) -> None:
     c = cohort
-    sources_dir = c.private / "deid_sources"
+    uid_map = read_uid_map(c.uid_map)
     deid_files = sorted(str(p) for p in c.deid.rglob("*.dcm"))
-    mapped = {f: deid_folder_sources([f], sources_dir) for f in deid_files}
+    mapped = {f: deid_folder_sources([f], uid_map) for f in deid_files}
     assert all(m for m in mapped.values())
     sources = {p for m in mapped.values() for p in m}
     assert sources == {p.resolve() for p in c.source.rglob("*.dcm")}
-    assert deid_folder_sources([str(c.deid / "c0" / "nokey" / "00000.dcm")], sources_dir) is None
+    assert deid_folder_sources([str(c.deid / "c0" / "nokey" / "00000.dcm")], uid_map) is None
+    # the map's UIDs are those of the de-identified files (the keyed replacements)
+    for source_uid, new_uid in uid_map.series_uid.items():
+        assert new_uid == replace_uid(c.key, source_uid)
+    assert ECHO_UID in uid_map.series_uid
 
 
 def test_folder_outside_dicom_root_is_refused_without_naming_it(cohort) -> None:

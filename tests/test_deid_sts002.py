@@ -187,8 +187,8 @@ def test_sheet_folders_translate_to_the_deidentified_series(run, tmp_path) -> No
     sheet = tmp_path / "sheet.tsv"
     pd.DataFrame(rows).to_csv(sheet, sep="\t", index=False)
     settings = CrawlSettings(include_derived=True)
-    deidentified = Deidentified(source_root=str(root), sources_dir=str(
-        work / ".radflow" / "private" / COHORT / "deid_sources"))
+    deidentified = Deidentified(source_root=str(root), uid_map=str(
+        work / ".radflow" / "private" / COHORT / "deid" / "uid_map.tsv"))
     deid = crawl(_results(work) / "deid", sheet, key, settings, deidentified=deidentified)
     source = crawl(root, sheet, key, settings)
     cols = ["case_id", "mask_key", "roi", "label", "sheet_row", "image_status", "status"]

@@ -56,7 +56,7 @@ def runs(tmp_path_factory):
     cfg.write_text(yaml.safe_dump({
         "dicom_root": str(demo.dicom_root), "sheet": str(demo.sheet),
         "clinical": str(demo.clinical), "key_file": str(base / "secret" / "key"),
-        "extract": {"params": str(params)}, "laws": []}))
+        "extract": {"params": str(params), "image_types": []}}))
     work = {}
     for cohort, flag in (("deid", "true"), ("src", "false")):
         work[cohort] = base / f"work_{cohort}"
@@ -93,7 +93,7 @@ def test_sheet_image_folder_outside_dicom_root_is_refused(tmp_path) -> None:
     sheet = tmp_path / "sheet.tsv"
     sheet.write_text("subject\timage\tmask\nP1\timg\tm.nii.gz\n")
     deidentified = Deidentified(source_root=str(tmp_path / "dicom"),
-                                sources_dir=str(tmp_path / "deid_sources"))
+                                uid_map=str(tmp_path / "deid" / "uid_map.tsv"))
     with pytest.raises(ConfigError, match=r"sheet\.tsv, row 1: the image folder is not inside "
                                           r"dicom_root") as info:
         crawl(None, sheet, b"k" * 32, CrawlSettings(), deidentified=deidentified)

@@ -265,12 +265,18 @@ def test_default_config_extracts(pair: dict[str, Any], repo_root: Path) -> None:
     assert table["value"].notna().all()
 
 
-# --- Laws image types ----------------------------------------------------------------------
+# --- filter image types (extract.image_types) ------------------------------------------------
+
+#: params_hash of the 0.2 default ``laws:`` entry (L5E5E5, ri max, e7) with PARAMS-like params
+#: {Original; firstorder}, computed by the 0.2 ``laws_image_types`` before the 0.3 redesign.
+DEFAULT_LAWS_HASH_0_2 = "db8c3cdbbccc42761d0c761ceb11beac3cebab01e0bae40b83119f20acc0983a"
+
 
 def test_laws_image_types_plug_in(pair: dict[str, Any], params_path: Path) -> None:
-    specs = extract.laws_image_types([
-        {"kernel": "L5E5E5", "rotation_invariant": True, "pooling": "max", "energy_delta": 2},
-        {"kernel": "E3E3E3"},
+    specs = extract.image_types([
+        {"filter": "laws", "kernel": "L5E5E5", "rotation_invariant": True, "pooling": "max",
+         "energy_delta": 2},
+        {"filter": "laws", "kernel": "E3E3E3"},
     ])
     assert [s.name for s in specs] == ["laws-L5E5E5-ri-max-e2", "laws-E3E3E3"]
     table, status = extract.extract_pair(pair, params_path, extra_image_types=specs)
@@ -279,29 +285,63 @@ def test_laws_image_types_plug_in(pair: dict[str, Any], params_path: Path) -> No
     laws = table[table["image_type"] == "laws-E3E3E3"]
     assert set(laws["feature_class"]) == {"firstorder", "glrlm"}
     assert set(table["params_hash"]) == {ra.params_hash(PARAMS, specs)} != {ra.params_hash(PARAMS)}
-    assert extract.laws_image_types([]) == ()
+    assert extract.image_types([]) == ()
 
 
-@pytest.mark.parametrize("configs", [
-    [{"kernel": "X5E5E5"}],
-    [{"kernel": "L5E5E5", "colour": "red"}],
-    [{"kernel": "L5E5E5"}, {"kernel": "L5E5E5", "boundary": "wrap"}],
+def test_every_registered_filter_extracts(pair: dict[str, Any], params_path: Path) -> None:
+    specs = extract.image_types([
+        {"filter": "mean", "support": 3},
+        {"filter": "log", "sigma_mm": 1.5},
+        {"filter": "wavelet", "wavelet": "haar", "band": "llh"},
+    ])
+    names = ["mean-s3", "ibsi-log-s1-5mm", "ibsi-wavelet-haar-LLH-l1"]
+    assert [s.name for s in specs] == names
+    table, status = extract.extract_pair(pair, params_path, extra_image_types=specs)
+    assert status["status"] == "ok", status
+    assert set(table["image_type"]) == {"original", *names}
+    assert table["value"].notna().all()
+
+
+@pytest.mark.parametrize(("configs", "message"), [
+    ([{"filter": "laws", "kernel": "X5E5E5"}], r"extract.image_types\[0\].kernel: 'X5E5E5'"),
+    ([{"filter": "laws", "kernel": "L5E5E5", "colour": "red"}],
+     r"unknown setting\(s\) in 'extract.image_types\[0\]': colour"),
+    ([{"filter": "laws"}], r"missing setting\(s\) in 'extract.image_types\[0\]': kernel"),
+    ([{"filter": "blur", "sigma_mm": 1}],
+     r"extract.image_types\[0\].filter: 'blur' is not a known filter"),
+    ([{"kernel": "L5E5E5"}], r"extract.image_types\[0\].filter: None is not a known filter"),
+    ([{"filter": "mean", "support": 4}], r"extract.image_types\[0\].support: 4"),
+    ([{"filter": "laws", "kernel": "L5E5E5"}, {"filter": "laws", "kernel": "L5E5E5",
+                                                "boundary": "wrap"}],
+     "laws-L5E5E5 configured twice"),
 ])
-def test_laws_image_types_invalid(configs: list[dict[str, Any]]) -> None:
-    with pytest.raises(ConfigError):
-        extract.laws_image_types(configs)
+def test_image_types_invalid(configs: list[dict[str, Any]], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        extract.image_types(configs)
 
 
 def test_laws_options_enter_the_params_hash() -> None:
     from radflow.radiomics_adapter import params_hash
 
     params = {"imageType": {"Original": {}}, "featureClass": {"firstorder": []}}
-    mirror = extract.laws_image_types([{"kernel": "L5E5E5", "boundary": "mirror"}])
-    wrap = extract.laws_image_types([{"kernel": "L5E5E5", "boundary": "wrap"}])
+    mirror = extract.image_types([{"filter": "laws", "kernel": "L5E5E5", "boundary": "mirror"}])
+    wrap = extract.image_types([{"filter": "laws", "kernel": "L5E5E5", "boundary": "wrap"}])
     assert mirror[0].name == wrap[0].name == "laws-L5E5E5"
     assert params_hash(params, mirror) != params_hash(params, wrap)
     assert params_hash(params, mirror) == params_hash(
-        params, extract.laws_image_types([{"kernel": "L5E5E5"}]))
+        params, extract.image_types([{"filter": "laws", "kernel": "L5E5E5"}]))
+
+
+def test_default_laws_entry_keeps_the_0_2_params_hash() -> None:
+    """The 0.2 ``laws:`` entry and its 0.3 ``extract.image_types`` form hash the same (the hash
+    the 0.2 code computed for the default config, recorded here)."""
+    from radflow.radiomics_adapter import params_hash
+
+    params = {"imageType": {"Original": {}}, "featureClass": {"firstorder": []}}
+    specs = extract.image_types([{"filter": "laws", "kernel": "L5E5E5", "rotation_invariant": True,
+                                  "pooling": "max", "energy_delta": 7, "boundary": "mirror",
+                                  "dimensions": "3d"}])
+    assert params_hash(params, specs) == DEFAULT_LAWS_HASH_0_2
 
 
 # --- the job path: no pandas, Parquet written by pyarrow -------------------------------------

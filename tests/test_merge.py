@@ -13,8 +13,10 @@ from radflow.merge import (
     PROVENANCE_COLUMNS,
     ClinicalInput,
     MergeOutputs,
+    QcOutputs,
     join_clinical,
     run_merge,
+    run_qc,
     wide_features,
 )
 from radflow.settings import MergeSettings
@@ -84,29 +86,38 @@ def _merge_inputs(tmp_path, statuses=("ok",)):
     pd.DataFrame({"pid": [f"PID-{i}" for i in range(len(statuses))],
                   "age": range(len(statuses))}).to_csv(clinical, index=False)
     out = MergeOutputs(*(str(tmp_path / "out" / n) for n in (
-        "features.parquet", "features_wide.csv", "dataset.parquet", "dataset.csv",
-        "clinical_join_report.tsv", "run_summary.tsv")))
+        "features.parquet", "features_wide.csv", "dataset.parquet", "dataset.csv")))
     return dict(feature_files=feats, status_files=stats, pairs_tsv=str(tmp_path / "pairs.tsv"),
                 series_tsv=str(tmp_path / "series.tsv"), sidecars=[],
                 clinical=ClinicalInput(str(clinical), "pid"), key_file=str(tmp_path / "key"),
                 settings=MergeSettings(max_unmatched_fraction=0.6), out=out)
 
 
+def _qc(kw: dict) -> QcOutputs:
+    """Run the qc rule's entry point on the merge inputs (as the workflow does, before merge)."""
+    out = QcOutputs(*(str(kw["out"].dataset_csv).replace("dataset.csv", n)
+                      for n in ("clinical_join_report.tsv", "run_summary.tsv")))
+    run_qc(**{**kw, "out": out})
+    return out
+
+
 def test_run_merge_writes_everything(tmp_path) -> None:
     kw = _merge_inputs(tmp_path, ("ok", "ok"))
+    qc = _qc(kw)
     run_merge(strict=False, **kw)
     dataset = pd.read_csv(kw["out"].dataset_csv)
     assert len(dataset) == 2 and "age" in dataset.columns and "pid" not in dataset.columns
-    summary = pd.read_csv(kw["out"].run_summary, sep="\t")
+    summary = pd.read_csv(qc.run_summary, sep="\t")
     assert set(summary["stage"]) == {"crawl", "pair", "extract"}  # no convert sidecars given
 
 
 def test_strict_mode_fails_on_any_failure_but_keeps_the_summary(tmp_path) -> None:
     kw = _merge_inputs(tmp_path, ("ok", "failed:label-absent"))
+    qc = _qc(kw)
     run_merge(strict=False, **kw)  # not strict: fine, failure recorded
     with pytest.raises(StrictModeError, match=r"extract failed:label-absent x1"):
         run_merge(strict=True, **kw)
-    summary = pd.read_csv(kw["out"].run_summary, sep="\t")
+    summary = pd.read_csv(qc.run_summary, sep="\t")
     assert "failed:label-absent" in set(summary["status"])
 
 
@@ -114,7 +125,8 @@ def test_unmatched_bound_fails_the_merge(tmp_path) -> None:
     kw = _merge_inputs(tmp_path, ("ok",))
     pd.DataFrame({"pid": ["PID-0", "X", "Y"], "age": [1, 2, 3]}).to_csv(
         kw["clinical"].path, index=False)
+    qc = _qc(kw)  # the qc rule never fails on the data: the report is there to read
     with pytest.raises(MergeError, match="2 of 3 clinical cases unmatched"):
         run_merge(strict=False, **kw)
-    report = pd.read_csv(kw["out"].join_report, sep="\t")
+    report = pd.read_csv(qc.join_report, sep="\t")
     assert (report["kind"] == "unmatched-clinical").sum() == 2

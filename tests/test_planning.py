@@ -43,8 +43,8 @@ def _pair_row(pid: str, case: str, image: str, mask: str, status: str = "ok",
 
 def _write(tmp_path: Path, series: list[dict], pairs: list[dict]) -> tuple[str, str]:
     pd.DataFrame(series).to_csv(tmp_path / "series.tsv", sep="\t", index=False)
-    pd.DataFrame(pairs).to_csv(tmp_path / "pairs.tsv", sep="\t", index=False)
-    return str(tmp_path / "series.tsv"), str(tmp_path / "pairs.tsv")
+    pd.DataFrame(pairs).to_csv(tmp_path / "pair_plan.tsv", sep="\t", index=False)
+    return str(tmp_path / "series.tsv"), str(tmp_path / "pair_plan.tsv")
 
 
 def _reads(trace: Path) -> int:
@@ -190,9 +190,10 @@ def test_missing_pair_and_unit_keep_their_messages(tmp_path) -> None:
                                               _series_row("c1", "sR", "mask")],
                                    [_pair_row("p1", "c1", "sA", "sR")])
     plan = rw.read_plan(series_tsv, pairs_tsv, "paired")
-    with pytest.raises(ConfigError, match=r"pair pZ is not in the crawl's pairs\.tsv"):
+    with pytest.raises(ConfigError, match=r"pair pZ is not in the crawl's pair_plan\.tsv"):
         rw.pair_sidecars(plan, "R", "pZ")
-    with pytest.raises(ConfigError, match=r"extraction unit sZ is not in the crawl's pairs\.tsv"):
+    with pytest.raises(ConfigError,
+                       match=r"extraction unit sZ is not in the crawl's pair_plan\.tsv"):
         rw.unit_pair_ids(plan, "sZ")
     assert rw.convert_inputs(plan, "R", "P", "sZ") == {"source": "P/sources/sZ.json"}
 
@@ -200,7 +201,7 @@ def test_missing_pair_and_unit_keep_their_messages(tmp_path) -> None:
 @pytest.mark.slow
 def test_a_dry_run_reads_the_plan_once_per_process(tmp_path) -> None:
     """A real ``snakemake -n`` after the crawl: one plan read per process at 10 and 40 sources
-    (before issue 11: one per job, 23 and 83)."""
+    (before issue 11: one per job, 23 and 83); 2n + 4 jobs with the qc rule."""
     planning = _bench_planning()
     reads = {}
     for n in (10, 40):
@@ -211,7 +212,7 @@ def test_a_dry_run_reads_the_plan_once_per_process(tmp_path) -> None:
         trace = root / "plan_reads.txt"
         env = dict(os.environ, **{rw.PLAN_TRACE_ENV: str(trace)})
         _, proc = planning.snakemake(root, ["-n", "--quiet", "rules", *config], env=env)
-        assert planning.job_total(proc.stdout + proc.stderr) == 2 * n + 3
+        assert planning.job_total(proc.stdout + proc.stderr) == 2 * n + 4
         reads[n] = Counter(line.split("\t")[0]
                            for line in trace.read_text(encoding="utf-8").splitlines())
     assert {n: sorted(c.values()) for n, c in reads.items()} == {10: [1], 40: [1]}

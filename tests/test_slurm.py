@@ -243,8 +243,8 @@ def cluster_runs(slurm_cluster, cohort):
 def _plan(results: Path) -> tuple[set[str], set[str], set[str]]:
     """(series keys to convert, pair ids, extraction units) of the crawl's plan: what the jobs
     are made of (one extract job per image)."""
-    plan = read_plan(str(results / "crawl" / "series.tsv"), str(results / "crawl" / "pairs.tsv"),
-                     "paired")
+    crawled = results / "crawl"
+    plan = read_plan(str(crawled / "series.tsv"), str(crawled / "pair_plan.tsv"), "paired")
     return (set(plan.convert["series_key"]), set(plan.pairs["pair_id"]),
             set(extract_units(plan)["unit"]))
 
@@ -260,7 +260,7 @@ def test_stage_for_a_new_cohort_runs_only_up_to_extraction(cluster_runs, cohort)
     assert resumed == {"extract_one": len(units), "extract": 1}, resumed
     assert len(list((cluster_runs["results"] / "extract").glob("*/*.parquet"))) == len(units)
     # `snakemake` (all) afterwards: only the aggregates.
-    assert _executed(logs["all"]) == {"pair": 1, "merge": 1, "all": 1}
+    assert _executed(logs["all"]) == {"pair": 1, "qc": 1, "merge": 1, "all": 1}
 
 
 def test_killed_controller_resumes_and_completes(cluster_runs) -> None:
@@ -281,7 +281,7 @@ def test_every_job_went_through_sbatch(cluster_runs) -> None:
     comments = Counter(re.sub(r"_wildcards_.*", "", c) for c in jobs["comment"])
     assert comments == {"rule_crawl": 1, "rule_prep_convert_one_pair_one": 1,
                         "rule_extract_one": len(_SUBMITTED.findall(logs[1])),
-                        "rule_pair": 1, "rule_merge": 1}, comments
+                        "rule_pair": 1, "rule_qc": 1, "rule_merge": 1}, comments
     # One srun step per Snakemake job: the steps of all jobs (the grouped one included) add up
     # to the jobs Snakemake ran, so no job ran on the controlling host.
     steps = table[table["job_id"].str.fullmatch(r"\d+\.\d+")]
@@ -307,7 +307,8 @@ def test_writes_only_results_and_snakemake_state(cluster_runs, cohort) -> None:
 
 
 def test_failed_job_is_reported_with_its_logs(cluster_runs, cohort) -> None:
-    """A clinical table that matches no patient makes the merge job itself fail (MergeError)."""
+    """A clinical table that matches no patient makes the merge job itself fail (MergeError),
+    after the qc job wrote the join report."""
     work = cluster_runs["work"]
     bad = cohort["base"] / "clinical_unmatched.csv"
     bad.write_text("patient_id,age\nNOBODY-1,50\nNOBODY-2,60\n")
@@ -316,10 +317,10 @@ def test_failed_job_is_reported_with_its_logs(cluster_runs, cohort) -> None:
     out = proc.stdout + proc.stderr
     _save_log(cohort, "failed", out)
     assert proc.returncode != 0
-    # Only the merge job ran (the rest of the log is the failed job's logs, which the profile's
-    # show-failed-logs prints).
-    assert _executed(out.split("Error in rule")[0]) == {"merge": 1}
-    assert len(_SUBMITTED.findall(out)) == 1
+    # Only the qc and merge jobs ran (the rest of the log is the failed job's logs, which the
+    # profile's show-failed-logs prints).
+    assert _executed(out.split("Error in rule")[0]) == {"qc": 1, "merge": 1}
+    assert len(_SUBMITTED.findall(out)) == 2
     job_id = _SUBMITTED.findall(out)[-1]
     assert f"SLURM-job '{job_id}' failed" in out
     assert "Error in rule merge" in out
@@ -343,7 +344,7 @@ def test_adding_patients_runs_only_their_jobs(cluster_runs, cohort) -> None:
     assert new_sources and new_pairs and sources_before < sources_after
     assert _executed(run.stdout + run.stderr) == {
         "crawl": 1, "convert_one": len(new_sources), "pair_one": len(new_pairs), "pair": 1,
-        "extract_one": len(new_units), "merge": 1, "all": 1}
+        "extract_one": len(new_units), "qc": 1, "merge": 1, "all": 1}
     pairs = pd.read_csv(results / "pair" / "pairs.tsv", sep="\t", dtype=str)
     dataset = pd.read_csv(results / "merge" / "dataset.csv", dtype=str)
     assert set(dataset["pair_id"]) == set(pairs.loc[pairs["status"] == "ok", "pair_id"])
@@ -356,5 +357,6 @@ def test_params_change_reruns_only_extract_and_merge(cluster_runs, cohort) -> No
     assert job_counts(snakemake(work, ["-n", *SLURM_ARGS, *cohort["config"]]).stdout) == {}
     cohort["params"].write_text(PARAMS + "# changed\n")
     dry = snakemake(work, ["-n", *SLURM_ARGS, *cohort["config"]])
-    assert job_counts(dry.stdout) == {"extract_one": n_units, "merge": 1, "all": 1}
+    assert job_counts(dry.stdout) == {"extract_one": n_units, "qc": 1, "merge": 1,
+                                      "all": 1}
 

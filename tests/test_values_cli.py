@@ -9,9 +9,9 @@ NIfTI: 4,874 of the 5,590 values of the five PyRadiomics test cases differed fro
 (1,391 by more than 1 %; ``bench/values.py`` splits the causes).
 
 The end-to-end test runs the workflow through the documented interface (a cohort sheet of the
-five NRRD test cases, ``config/pyradiomics.yaml``, ``laws: []`` since Laws is radflow-only) and
-the ``pyradiomics`` CLI in batch mode on the same files, and requires every value to be equal
-(``==``; NaN equals NaN). The fast tests check the copy itself.
+five NRRD test cases, ``config/pyradiomics.yaml``, ``extract.image_types: []`` since Laws is
+radflow-only) and the ``pyradiomics`` CLI in batch mode on the same files, and requires every
+value to be equal (``==``; NaN equals NaN). The fast tests check the copy itself.
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def _cli_values(path: Path) -> dict[tuple[str, str], float]:
 
 
 def _radflow_values(results: Path, sheet: pd.DataFrame) -> dict[tuple[str, str], float]:
-    pairs = pd.read_csv(results / "crawl" / "pairs.tsv", sep="\t")
+    pairs = pd.read_csv(results / "crawl" / "pair_plan.tsv", sep="\t")
     subject = {r.case_id: sheet["subject"][r.sheet_row - 1] for r in pairs.itertuples()}
     table = pd.read_parquet(results / "merge" / "features.parquet")
     return {(subject[r.case_id], f"{r.image_type}_{r.feature_class}_{r.feature}"): r.value
@@ -199,7 +199,7 @@ def test_workflow_values_equal_the_pyradiomics_cli(testdata, tmp_path) -> None:
     sheet.to_csv(tmp_path / "sheet.tsv", sep="\t", index=False)
     (tmp_path / "cohort.yaml").write_text(
         f"cohort: values\nsheet: {tmp_path / 'sheet.tsv'}\nkey_file: {tmp_path / 'key'}\n"
-        f"extract:\n  params: {REPO / 'config' / 'pyradiomics.yaml'}\nlaws: []\n",
+        f"extract:\n  params: {REPO / 'config' / 'pyradiomics.yaml'}\n  image_types: []\n",
         encoding="utf-8")
     cli = _cli(folder, tmp_path)
     try:

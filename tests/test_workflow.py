@@ -275,7 +275,7 @@ def test_benchmarks_stay_within_the_requests(demo_run) -> None:
     work, *_, base = demo_run
     jobs = list(_JOB.finditer((base / "run.log").read_text(encoding="utf-8")))
     rules = {Path(m["bench"]).relative_to("results/demo/benchmarks").parts[0] for m in jobs}
-    assert rules == {"convert", "pair", "extract", "merge.tsv"}, rules
+    assert rules == {"convert", "pair", "extract", "qc.tsv", "merge.tsv"}, rules
     for m in jobs:
         resources = dict(item.split("=", 1) for item in m["res"].split(", "))
         bench = pd.read_csv(work / m["bench"], sep="\t")
@@ -362,7 +362,7 @@ def test_dicom_masks_without_a_sheet(tmp_path) -> None:
     cfg = tmp_path / "cohort.yaml"
     cfg.write_text(yaml.safe_dump({
         "cohort": "masks", "dicom_root": str(root), "key_file": str(tmp_path / "key"),
-        "extract": {"params": str(params)}, "laws": [],
+        "extract": {"params": str(params), "image_types": []},
         "rois": {"exclude": ["z_.*"], "map": {"GTV": "gtv.*"}}}))
     snakemake(tmp_path, ["--cores", "2", "--configfile", str(cfg)])
     res = tmp_path / "results" / "masks"

@@ -22,8 +22,8 @@ def _plan(tmp_path) -> rw.Plan:
         {"pair_id": "p9", "case_id": "c2", "image_key": "", "mask_key": "sR"},  # no image
     ]).assign(status="ok", image_status="ok", mask_status="ok")
     series.to_csv(tmp_path / "series.tsv", sep="\t", index=False)
-    pairs.to_csv(tmp_path / "pairs.tsv", sep="\t", index=False)
-    return rw.read_plan(str(tmp_path / "series.tsv"), str(tmp_path / "pairs.tsv"), "paired")
+    pairs.to_csv(tmp_path / "pair_plan.tsv", sep="\t", index=False)
+    return rw.read_plan(str(tmp_path / "series.tsv"), str(tmp_path / "pair_plan.tsv"), "paired")
 
 
 def test_one_extraction_unit_per_image(tmp_path) -> None:
@@ -45,7 +45,9 @@ def test_one_extraction_unit_per_image(tmp_path) -> None:
 def test_unit_wildcard_matches_series_keys_and_pair_ids() -> None:
     import re
 
-    pattern = re.compile(rw.KEY_PATTERNS["unit"])
+    from radflow.keys import KEY_PATTERNS
+
+    pattern = re.compile(KEY_PATTERNS["unit"])
     assert pattern.fullmatch("s0123456789abcdef") and pattern.fullmatch("p0123456789abcdef")
     assert not pattern.fullmatch("c0123456789ab") and not pattern.fullmatch("s0123")
 

@@ -25,7 +25,8 @@ def _nifti_cohort(root) -> list[str]:
     pd.DataFrame(rows).to_csv(root / "sheet.tsv", sep="\t", index=False)
     (root / "params.yaml").write_text("imageType: {Original: {}}\nfeatureClass: {firstorder: []}\n")
     return ["--cores", "2", "--config", "cohort=stages", f"sheet={root / 'sheet.tsv'}",
-            f"key_file={root / 'key'}", f"extract={{params: {root / 'params.yaml'}}}", "laws=[]"]
+            f"key_file={root / 'key'}",
+            f"extract={{params: {root / 'params.yaml'}, image_types: []}}"]
 
 
 def test_stage_targets_run_only_their_stage(tmp_path) -> None:
@@ -36,7 +37,7 @@ def test_stage_targets_run_only_their_stage(tmp_path) -> None:
         "convert": ({"convert_one": 4, "convert": 1}, res / "convert", res / "pair"),
         "pair": ({"pair_one": 2, "pair": 1}, res / "pair" / "pairs.tsv", res / "extract"),
         "extract": ({"extract_one": 2, "extract": 1}, res / "extract", res / "merge"),
-        "merge": ({"merge": 1}, res / "merge" / "dataset.csv", None),
+        "merge": ({"qc": 1, "merge": 1}, res / "merge" / "dataset.csv", None),
     }
     for target, (jobs, made, not_yet) in expected.items():
         run = snakemake(tmp_path, [target, *args])
@@ -48,3 +49,11 @@ def test_stage_targets_run_only_their_stage(tmp_path) -> None:
     for target in expected:
         dry = snakemake(tmp_path, ["-n", target, *args])
         assert job_counts(dry.stdout) == {}, target
+    # The run summary and the clinical join report are declared outputs (of rule qc): Snakemake
+    # lists them among what --delete-all-output removes, and reruns them when their inputs change.
+    listed = snakemake(tmp_path, ["--delete-all-output", "--dry-run", *args])
+    would_delete = listed.stdout + listed.stderr
+    for report in ("qc/run_summary.tsv", "merge/clinical_join_report.tsv"):
+        assert (res / report).is_file(), report
+        assert f"results/stages/{report}" in would_delete, report
+    assert "results/stages/merge/dataset.csv" in would_delete  # the check can see a listed file

@@ -29,7 +29,6 @@ file or folder name.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -40,13 +39,12 @@ import SimpleITK as sitk
 from radflow import __version__
 from radflow.convert_masks import MASK_KINDS, convert_mask_object
 from radflow.dicom.colour import COLOUR_REASON, is_colour
-from radflow.dicom.reasons import reason_kind
 from radflow.dicom.sidecar import acquisition_sidecar
 from radflow.dicom.volume import read_series
 from radflow.errors import PairingError, RadflowError
-from radflow.io.atomic import write_json
 from radflow.io.nifti import read_image
 from radflow.io.volume_files import MHA_SUFFIX, write_volume
+from radflow.records import ConvertSidecar, Status, read_source, write_sidecar
 from radflow.settings import GeometrySettings
 
 log = logging.getLogger(__name__)
@@ -128,7 +126,7 @@ def convert_source(source: dict[str, Any], nifti_path: Path, settings: GeometryS
         else:
             sidecar.update(status="ok", nifti=out_path.name, grid=_grid(image))
     except RadflowError as exc:
-        status = f"{reason_kind(exc.reason) or 'failed'}:{exc.reason}"
+        status = str(Status.of_reason(exc.reason))
         log.warning("convert %s: %s: %s", key, status, exc)
         _remove(nifti_path, mha_path)
         sidecar.update(status=status, error=str(exc))
@@ -172,13 +170,13 @@ def _remove(*paths: Path) -> None:
 
 def run_convert(*, source_json: str, sidecar_json: str, settings: GeometrySettings,
                 image_sidecar: str | None = None) -> None:
-    """Entry point of ``scripts/convert.py``: convert one source, write NIfTI then sidecar.
+    """Entry point of ``scripts/convert_one.py``: convert one source, write NIfTI then sidecar.
 
     ``image_sidecar`` is the linked image's sidecar (RTSTRUCT/SEG sources only).
     """
-    source = json.loads(Path(source_json).read_text(encoding="utf-8"))
+    source = read_source(source_json).to_json()
     sidecar_path = Path(sidecar_json)
     nifti_path = sidecar_path.with_name(sidecar_path.name.removesuffix(".json") + ".nii.gz")
     sidecar = convert_source(source, nifti_path, settings, image_sidecar)
-    write_json(sidecar_path, sidecar)
+    write_sidecar(sidecar_path, ConvertSidecar.from_json(sidecar))
     log.info("convert %s: %s", source["series_key"], sidecar["status"])

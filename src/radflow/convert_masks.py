@@ -16,12 +16,11 @@ it could be read on the image grid), the image grid, and under ``rois`` one entr
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -32,6 +31,8 @@ from radflow.dicom.rtstruct import Raster, rasterise_roi, read_structure_set
 from radflow.dicom.seg import iter_seg_masks, outside_problem
 from radflow.errors import PairingError, RadflowError
 from radflow.io.nifti import write_nifti
+from radflow.records import Status, read_sidecar
+from radflow.settings import OutsidePolicy
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +48,20 @@ def _image_grid(image_sidecar: str | None, key: str) -> tuple[Grid, str]:
     if not image_sidecar:
         raise PairingError(f"mask {key}: no image to build the masks on",
                            reason="image-not-converted")
-    image = json.loads(Path(image_sidecar).read_text(encoding="utf-8"))
-    if image.get("status") != "ok":
-        reason = str(image.get("status", "failed:unknown")).split(":", 1)[-1]
-        raise PairingError(f"mask {key}: image {image.get('series_key')}: {image.get('status')}",
-                           reason=f"image-{reason}")
-    return Grid.from_sidecar(image["grid"]), str(image.get("series_key", ""))
+    image = read_sidecar(image_sidecar)
+    status = Status.parse(image.status)
+    if not status.is_ok:
+        raise PairingError(f"mask {key}: image {image.series_key}: {image.status}",
+                           reason=f"image-{status.reason}")
+    return Grid.from_sidecar(image.grid or {}), image.series_key
 
 
 def _rasters(source: dict[str, Any], grid: Grid, labels: list[int]) \
         -> Iterator[tuple[int, Raster | RadflowError]]:
     """Each planned label's raster or its per-ROI error, one at a time (bounded memory)."""
     key, kind, mask = source["series_key"], source["kind"], source["mask"]
-    policy = str(mask.get("contours_outside_image", "fail"))
+    # written by the crawl from RoiSettings, whose Literal was checked when the config was read
+    policy = cast(OutsidePolicy, mask.get("contours_outside_image", "fail"))
     if kind == "rtstruct":
         ds, _ = read_header(source["files"][0])
         with quiet_pydicom():

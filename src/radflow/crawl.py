@@ -6,8 +6,9 @@ This is the workflow's only checkpoint. It reads DICOM headers only and writes
     One row per DICOM series, unreadable file and sheet file (image or mask): pseudonymous keys,
     modality, geometry summary and ``status`` (``ok`` | ``excluded:<reason>`` |
     ``failed:<reason>``). Nothing is dropped silently.
-``<results>/crawl/pairs.tsv`` and ``<results>/crawl/pairs/<pair_id>.json``
-    The planned image x mask x label pairs: from the cohort sheet, and one per ROI / segment of
+``<results>/crawl/pair_plan.tsv`` and ``<results>/crawl/pairs/<pair_id>.json``
+    The pair plan: the planned image x mask x label pairs (the pair stage's ``pair/pairs.tsv``
+    holds the pairs it built): from the cohort sheet, and one per ROI / segment of
     every DICOM RTSTRUCT and SEG, linked to its image series by reference or fallback
     (:mod:`radflow.crawl_masks`; ``pairing_reason`` says how).
 ``<results>/crawl/rois.tsv``
@@ -31,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 
+from radflow import records
 from radflow.crawl_masks import plan_dicom_masks
 from radflow.crawl_records import (
     INT_COLUMNS,
@@ -38,7 +40,6 @@ from radflow.crawl_records import (
     SERIES_COLUMNS,
     Deidentified,
     Source,
-    pair_id_for,
     patient_case_id,
 )
 from radflow.crawl_sheet import (
@@ -51,11 +52,14 @@ from radflow.crawl_sheet import (
 )
 from radflow.dicom.index import SeriesRecord, find_candidate_files, index_files
 from radflow.dicom.references import mask_kind
-from radflow.io.atomic import write_json, write_tsv
-from radflow.keys import keyed_hash, load_key, series_key
+from radflow.io.atomic import write_tsv
+from radflow.keys import load_key, study_key, volume_key
+from radflow.keys import pair_id as make_pair_id
+from radflow.records import write_pair_plan, write_source
 from radflow.rois import ROI_COLUMNS, check_rules
 from radflow.settings import CrawlSettings, RoiSettings
 from radflow.text import clean_text
+from radflow.uid_map import read_uid_map
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +69,7 @@ class CrawlResult:
     """Everything the crawl writes (see module docstring)."""
 
     series: pd.DataFrame
-    pairs: pd.DataFrame
+    pairs: pd.DataFrame  # the pair plan (crawl/pair_plan.tsv)
     sources: dict[str, Source]
     rois: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ROI_COLUMNS))
 
@@ -73,13 +77,13 @@ class CrawlResult:
 def _series_row(rec: SeriesRecord, key: bytes,
                 deidentified: Deidentified | None = None) -> dict[str, Any]:
     is_file_error = not rec.series_uid
-    # One SeriesInstanceUID can yield several volumes (4-D splits: ``split`` = "_t03", "_b800").
-    ref = (rec.series_uid + rec.split) if rec.series_uid else f"unreadable:{rec.files[0]}"
     spacing = rec.spacing or (None, None, None)
     return {
         "case_id": patient_case_id(key, rec.patient_id, deidentified) if rec.patient_id else "",
-        "series_key": series_key(key, ref),
-        "study_key": ("t" + keyed_hash(key, "study", rec.study_uid, 16)) if rec.study_uid else "",
+        # One SeriesInstanceUID can yield several volumes (4-D splits: ``split`` = "_t03").
+        "series_key": (volume_key(key, "series", rec.series_uid, split=rec.split)
+                       if rec.series_uid else volume_key(key, "unreadable", str(rec.files[0]))),
+        "study_key": study_key(key, rec.study_uid),
         "source": "dicom",
         "role": "" if is_file_error or rec.status.startswith("excluded:non-image") else "image",
         "modality": clean_text(rec.modality, 16),
@@ -99,7 +103,6 @@ def _series_row(rec: SeriesRecord, key: bytes,
 
 def crawl(dicom_root: Path | None, sheet: Path | None, key: bytes,
           settings: CrawlSettings, rois: RoiSettings | None = None,
-          fallback_modalities: Sequence[str] = (),
           deidentified: Deidentified | None = None) -> CrawlResult:
     """Index the DICOM tree and the cohort sheet; return the manifest, the pair plan, sources.
 
@@ -112,11 +115,10 @@ def crawl(dicom_root: Path | None, sheet: Path | None, key: bytes,
     key
         Pseudonymisation key (see :mod:`radflow.keys`).
     settings
-        Series rules.
+        Series rules (with ``geometry`` and ``fallback_modalities``, see
+        :mod:`radflow.dicom.references`).
     rois
         ROI name rules and SEG/RTSTRUCT reading settings (default: :class:`RoiSettings`).
-    fallback_modalities
-        ``pair.fallback_modalities`` (see :mod:`radflow.dicom.references`).
     deidentified
         ``dicom_root`` is radflow's de-identified tree (see :class:`Deidentified`).
     """
@@ -163,11 +165,13 @@ def crawl(dicom_root: Path | None, sheet: Path | None, key: bytes,
         if rec.series_uid:
             by_uid[rec.series_uid + rec.split] = rec  # "series:<uid>_e2" names one volume
 
-    located = located_files(by_uid, deidentified) if sheet_folders else {}
+    uid_map = (read_uid_map(deidentified.uid_map)
+               if rows_sheet and deidentified is not None and deidentified.uid_map else None)
+    located = located_files(by_uid, deidentified, uid_map) if sheet_folders else {}
     pair_rows = [plan_sheet_row(row, key, sheet_dir, by_uid, sheet_folders.get(row["row"]),
-                                sources, located, deidentified)
+                                sources, located, deidentified, uid_map)
                  for row in rows_sheet]
-    mask_plan = plan_dicom_masks(masks, images, key, rois, fallback_modalities)
+    mask_plan = plan_dicom_masks(masks, images, key, rois, settings.fallback_modalities)
     reading = {"fractional_threshold": rois.fractional_threshold,
                "contours_outside_image": rois.contours_outside_image}
     for obj in mask_plan.objects:
@@ -178,8 +182,8 @@ def crawl(dicom_root: Path | None, sheet: Path | None, key: bytes,
                                             obj["kind"] or "dicom", "mask", obj["files"], row,
                                             mask=mask)
     for plan_row in mask_plan.pairs:
-        plan_row["pair_id"] = pair_id_for(plan_row["image_key"], plan_row["mask_key"],
-                                          plan_row["label"], plan_row["roi"])
+        plan_row["pair_id"] = make_pair_id(plan_row["image_key"], plan_row["mask_key"],
+                                           plan_row["label"], plan_row["roi"])
         pair_rows.append(plan_row)
 
     series = pd.DataFrame([s.row for s in sources.values()], columns=SERIES_COLUMNS)
@@ -205,38 +209,38 @@ def _log_counts(series: pd.DataFrame, pairs: pd.DataFrame) -> None:
         log.info("crawl: %d planned pair(s) %s", n, status)
 
 
-def write_crawl(result: CrawlResult, series_tsv: Path, pairs_tsv: Path, pair_dir: Path,
+def write_crawl(result: CrawlResult, series_tsv: Path, pair_plan_tsv: Path, pair_dir: Path,
                 sources_dir: Path, rois_tsv: Path | None = None) -> None:
     """Write the crawl's tables and per-item files (per-item files only when changed)."""
     for src in result.sources.values():
-        record: dict[str, Any] = {"series_key": src.series_key, "case_id": src.case_id,
-                                  "kind": src.kind, "role": src.role, "files": src.files}
-        if src.frames is not None:
-            record["frames"] = src.frames
-        if src.mask is not None:
-            record["mask"] = src.mask
-        write_json(sources_dir / f"{src.series_key}.json", record, only_if_changed=True)
+        write_source(sources_dir / f"{src.series_key}.json",
+                     records.Source(series_key=src.series_key, case_id=src.case_id,
+                                    kind=src.kind, role=src.role, files=src.files,
+                                    frames=src.frames, mask=src.mask), only_if_changed=True)
     for rec in result.pairs.to_dict("records"):
-        rec = {k: (None if v is pd.NA else v) for k, v in rec.items()}
-        write_json(pair_dir / f"{rec['pair_id']}.json", rec, only_if_changed=True)
-    write_tsv(pairs_tsv, result.pairs)
+        plan = records.PairPlan.from_json({k: (None if v is pd.NA else v)
+                                           for k, v in rec.items()})
+        write_pair_plan(pair_dir / f"{plan.pair_id}.json", plan, only_if_changed=True)
+    write_tsv(pair_plan_tsv, result.pairs)
     write_tsv(series_tsv, result.series)
     if rois_tsv is not None:
         write_tsv(rois_tsv, result.rois)
 
 
 def run_crawl(*, dicom_root: str, sheet: str, key_file: str, settings: CrawlSettings,
-              series_tsv: str, pairs_tsv: str, sources_dir: str, rois_tsv: str | None = None,
-              rois: RoiSettings | None = None, fallback_modalities: Sequence[str] = (),
+              series_tsv: str, pair_plan_tsv: str, sources_dir: str,
+              rois_tsv: str | None = None,
+              rois: RoiSettings | None = None,
               deidentified: Deidentified | None = None) -> None:
     """Entry point of ``scripts/crawl.py``: load (or create) the key, crawl, write outputs.
 
-    Per-pair plans go to ``pairs/<pair_id>.json`` beside ``pairs_tsv``.
+    Per-pair plans go to ``pairs/<pair_id>.json`` beside ``pair_plan_tsv``.
     """
     key = load_key(key_file, create=True)
     result = crawl(Path(dicom_root) if dicom_root else None, Path(sheet) if sheet else None,
-                   key, settings, rois, fallback_modalities, deidentified)
-    write_crawl(result, Path(series_tsv), Path(pairs_tsv), Path(pairs_tsv).parent / "pairs",
+                   key, settings, rois, deidentified)
+    write_crawl(result, Path(series_tsv), Path(pair_plan_tsv),
+                Path(pair_plan_tsv).parent / "pairs",
                 Path(sources_dir), Path(rois_tsv) if rois_tsv else None)
 
 

@@ -45,7 +45,8 @@ from radflow.dicom.references import (
     read_sop_instances,
 )
 from radflow.errors import RadflowError
-from radflow.keys import series_key
+from radflow.keys import volume_key
+from radflow.records import Status
 from radflow.rois import decide
 from radflow.settings import RoiSettings
 
@@ -92,7 +93,8 @@ def image_candidate(rec: SeriesRecord, row: dict[str, Any]) -> ImageCandidate:
 
 
 def _mask_key(key: bytes, sop_uid: str, path: Path) -> str:
-    return series_key(key, f"mask:{sop_uid}" if sop_uid else f"mask-file:{path.resolve()}")
+    return (volume_key(key, "mask", sop_uid) if sop_uid
+            else volume_key(key, "mask-file", str(path.resolve())))
 
 
 def _digest(path: Path) -> str:
@@ -141,7 +143,7 @@ def plan_dicom_masks(masks: Sequence[tuple[SeriesRecord, dict[str, Any]]],
     rois
         ROI name rules and mask reading settings.
     fallback_modalities
-        ``pair.fallback_modalities``.
+        ``crawl.fallback_modalities``.
     """
     by_case: dict[str, list[ImageCandidate]] = {}
     files_of: dict[str, tuple[str, ...]] = {}
@@ -215,7 +217,7 @@ def _plan_rois(obj: MaskObject, mkey: str, case_id: str, link: Link, rules: RoiS
                 log.warning("mask %s, label %d: drawn on %d image(s) that series %s does not "
                             "hold", mkey, roi.label, len(missing), image.series_key)
             elif image_status != "ok":
-                pair_status = f"failed:image-{image_status.split(':', 1)[1]}"
+                pair_status = str(Status.failed("image-" + Status.parse(image_status).reason))
         if pair_status == "ok":
             labels.append(roi.label)
         plan.pairs.append({

@@ -1,4 +1,6 @@
-"""The crawl's table columns, its private source records and the keys it derives.
+"""The crawl's table columns, its private source records and how it reads PatientIDs.
+
+Every key recipe and pattern lives in :mod:`radflow.keys`.
 
 Shared by :mod:`radflow.crawl` (DICOM series and the stage's outputs) and
 :mod:`radflow.crawl_sheet` (cohort-sheet rows).
@@ -6,11 +8,10 @@ Shared by :mod:`radflow.crawl` (DICOM series and the stage's outputs) and
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from radflow.keys import CASE_ID_PATTERN
 from radflow.keys import case_id as make_case_id
 
 SERIES_COLUMNS = [
@@ -24,9 +25,6 @@ PAIR_COLUMNS = ["pair_id", "case_id", "image_key", "mask_key", "label", "roi", "
                 "roi_source"]
 IMAGE_FILE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 SHEET_SCHEMA = "sheet.schema.yaml"
-#: A PatientID that already is a case key (radflow's de-identified tree writes ``case_id`` there).
-CASE_ID_PATTERN = re.compile(r"c[0-9a-f]{12}")
-SERIES_KEY_PATTERN = re.compile(r"s[0-9a-f]{16}")
 
 
 @dataclass(frozen=True)
@@ -36,19 +34,20 @@ class Deidentified:
     Its PatientIDs are ``case_id`` values and are used as such (not hashed again), so case keys,
     the cohort sheet's subjects and the clinical join are the same as on the source tree. Its
     top-level ``*.tsv`` files (``actions.tsv``, ``series.tsv``) are the stage's logs, not DICOM.
-    ``uids_replaced``: the sheet's ``series:<UID>`` references are mapped to the replaced UIDs
-    (False with ``deid.retain_uids``).
+    ``uids_replaced``: the sheet's ``series:<UID>`` references name replaced UIDs (False with
+    ``deid.retain_uids``: without a map they are used as they are).
 
-    A sheet row whose image is a DICOM folder names *source* files; it is translated through the
-    de-identification's private source records (:func:`deid_folder_sources`), which needs
-    ``source_root`` (the source ``dicom_root``, which such a folder must lie in) and
-    ``sources_dir`` (``<private>/deid_sources``, the source file list of every de-identified
-    series: the series' folder on the de-identified tree is named after its key).
+    The sheet's source references are translated through the de-identification stage's
+    UID/source map ``uid_map`` (``<private>/deid/uid_map.tsv``, :mod:`radflow.uid_map`):
+    ``series:<UID>`` to the de-identified UID, and a DICOM folder (*source* files) to the
+    de-identified series made from the files in it
+    (:func:`radflow.crawl_sheet.deid_folder_sources`), which also needs ``source_root`` (the
+    source ``dicom_root``, which such a folder must lie in).
     """
 
     uids_replaced: bool = True
     source_root: str | None = None
-    sources_dir: str | None = None
+    uid_map: str | None = None
 
 
 def patient_case_id(key: bytes, patient_id: str, deidentified: Deidentified | None) -> str:
@@ -74,9 +73,3 @@ class Source:
     #: mask reading settings (in the source JSON so that only mask conversions re-run when
     #: they change).
     mask: dict[str, Any] | None = None
-
-
-def pair_id_for(image_key: str, mask_key: str, label: int, roi: str) -> str:
-    """Stable pair key (``p`` + 16 hex) from already pseudonymous parts."""
-    text = f"{image_key}\0{mask_key}\0{label}\0{roi}"
-    return "p" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

@@ -2,13 +2,15 @@
 
 A row names its image by ``series:<SeriesInstanceUID>``, by a DICOM folder (the one image series
 whose files all lie in it), or by an image file (NIfTI/NRRD/...); its mask is an image file. On a
-tree radflow de-identified itself, a folder row is matched through the de-identification's
-private source records (:func:`deid_folder_sources`).
+tree radflow de-identified itself, the row's source references are translated through the
+de-identification stage's UID/source map (:mod:`radflow.uid_map`): ``series:<UID>`` to the
+de-identified UID, a folder to the de-identified series made from its files
+(:func:`deid_folder_sources`).
 """
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,19 +22,18 @@ import yaml
 from radflow.crawl_records import (
     IMAGE_FILE_SUFFIXES,
     SERIES_COLUMNS,
-    SERIES_KEY_PATTERN,
     SHEET_SCHEMA,
     Deidentified,
     Source,
-    pair_id_for,
     patient_case_id,
 )
-from radflow.deid.uids import replace_uid
 from radflow.dicom.index import SeriesRecord
 from radflow.errors import ConfigError, InputFileError
 from radflow.keys import case_id as make_case_id
-from radflow.keys import series_key
+from radflow.keys import pair_id as make_pair_id
+from radflow.keys import volume_key
 from radflow.text import clean_text
+from radflow.uid_map import UidMap
 
 
 def read_sheet(path: Path) -> list[dict[str, Any]]:
@@ -98,7 +99,7 @@ def is_image_file(path: Path) -> bool:
 def file_source(path: Path, role: str, cid: str, subject_ref: str, key: bytes,
                  sources: dict[str, Source]) -> tuple[str, str]:
     """Register an image/mask file from the sheet; return (series_key, status)."""
-    skey = series_key(key, f"file:{subject_ref}:{path.resolve()}")
+    skey = volume_key(key, "file", str(path.resolve()), subject=subject_ref)
     if skey in sources:
         return skey, sources[skey].row["status"]
     if not path.is_file():
@@ -118,8 +119,9 @@ def file_source(path: Path, role: str, cid: str, subject_ref: str, key: bytes,
 def plan_sheet_row(row: dict[str, Any], key: bytes, sheet_dir: Path,
                    by_uid: dict[str, SeriesRecord], folder: Path | None,
                    sources: dict[str, Source], located: dict[str, list[Path]],
-                   deidentified: Deidentified | None = None) -> dict[str, Any]:
-    """The planned pair of one sheet row (a ``pairs.tsv`` row); registers its files in
+                   deidentified: Deidentified | None = None,
+                   uid_map: UidMap | None = None) -> dict[str, Any]:
+    """The planned pair of one sheet row (a ``pair_plan.tsv`` row); registers its files in
     ``sources``.
 
     Parameters
@@ -128,6 +130,9 @@ def plan_sheet_row(row: dict[str, Any], key: bytes, sheet_dir: Path,
         The row's image folder (resolved), when its image is a DICOM folder.
     located
         :func:`located_files` of ``by_uid``, computed once per crawl (only read for folder rows).
+    uid_map
+        The de-identification's UID/source map (:func:`radflow.uid_map.read_uid_map`), when
+        ``deidentified`` has one.
     """
     subject = row["subject"]
     cid = make_case_id(key, subject)
@@ -135,11 +140,10 @@ def plan_sheet_row(row: dict[str, Any], key: bytes, sheet_dir: Path,
     problem = ""
     if image_ref.startswith("series:"):
         uid = image_ref.removeprefix("series:").strip()
-        if deidentified is not None and deidentified.uids_replaced:
-            base, sep, split = uid.partition("_")  # "<uid>_e2": one volume of a split series
-            uid = replace_uid(key, base) + sep + split
+        if deidentified is not None:
+            uid = deid_series_ref(uid, uid_map)
         rec = by_uid.get(uid)
-        image_key = series_key(key, uid)
+        image_key = volume_key(key, "series", uid)
         if rec is None or image_key not in sources:
             image_status = "failed:series-not-found"
         else:
@@ -154,12 +158,12 @@ def plan_sheet_row(row: dict[str, Any], key: bytes, sheet_dir: Path,
                       and all(folder in p.parents for p in located[ref])]
         if len(candidates) == 1:
             rec = candidates[0]
-            image_key = series_key(key, rec.series_uid + rec.split)
+            image_key = volume_key(key, "series", rec.series_uid, split=rec.split)
             image_status = "ok"
             if patient_case_id(key, rec.patient_id, deidentified) != cid:
                 problem = "failed:subject-mismatch"
         else:
-            image_key = series_key(key, f"folder:{folder}")
+            image_key = volume_key(key, "folder", str(folder))
             image_status = ("failed:no-series-in-folder" if not candidates
                             else "failed:ambiguous-series-folder")
     else:
@@ -171,7 +175,7 @@ def plan_sheet_row(row: dict[str, Any], key: bytes, sheet_dir: Path,
                               for which, s in (("image", image_status), ("mask", mask_status))
                               if s != "ok"), "ok")
     return {
-        "pair_id": pair_id_for(image_key, mask_key, row["label"], row["roi"]),
+        "pair_id": make_pair_id(image_key, mask_key, row["label"], row["roi"]),
         "case_id": cid, "image_key": image_key, "mask_key": mask_key,
         "label": row["label"], "roi": row["roi"], "sheet_row": row["row"],
         "image_status": image_status, "mask_status": mask_status, "status": status,
@@ -188,11 +192,11 @@ def check_deid_folders(folders: dict[int, Path], deidentified: Deidentified,
     name = sheet.name if sheet else ""
     if not folders:
         return
-    if deidentified.source_root is None or deidentified.sources_dir is None:
+    if deidentified.source_root is None or deidentified.uid_map is None:
         raise ConfigError(f"cohort sheet {name}, row {min(folders)}: an image folder with "
                           "deidentify=true needs the de-identification's source records "
                           "(the crawl was called without Deidentified.source_root and "
-                          ".sources_dir)")
+                          ".uid_map)")
     root = Path(deidentified.source_root).resolve()
     for row, folder in sorted(folders.items()):
         if folder != root and root not in folder.parents:
@@ -202,41 +206,46 @@ def check_deid_folders(folders: dict[int, Path], deidentified: Deidentified,
                               "by series:<SeriesInstanceUID>)")
 
 
-def deid_folder_sources(files: Sequence[str], sources_dir: str | Path,
+def deid_series_ref(uid: str, uid_map: UidMap | None) -> str:
+    """The de-identified tree's reference of the sheet's ``series:<uid>``: the de-identified UID
+    (and the ``_e2``-style suffix of one volume of a split series). A UID the map does not know,
+    or any UID without a map, stays as it is (with ``deid.retain_uids`` that is the UID of the
+    de-identified tree; else it names none of its series)."""
+    base, sep, split = uid.partition("_")
+    new = uid_map.series_uid.get(base) if uid_map is not None else None
+    return (new + sep + split) if new else uid
+
+
+def deid_folder_sources(files: Sequence[str | os.PathLike[str]], uid_map: UidMap,
                         cache: dict[str, list[Path] | None] | None = None) -> list[Path] | None:
     """The source files that the de-identified ``files`` were made from (resolved paths).
 
     Each de-identified series lies in a folder named after its source ``series_key``
-    (:func:`radflow.deid.series_output_dir`), whose private source record
-    ``<sources_dir>/<series_key>.json`` lists the source files. A volume that the crawl of the
-    de-identified tree puts together from several such folders (single-frame splits) gets the
-    union. None when a folder has no source record.
+    (:func:`radflow.deid.series_output_dir`), whose source files the UID/source map lists. A
+    volume that the crawl of the de-identified tree puts together from several such folders
+    (single-frame splits) gets the union. None when a folder is not in the map.
     """
     cache = {} if cache is None else cache
     out: list[Path] = []
     for name in dict.fromkeys(Path(f).parent.name for f in files):
         if name not in cache:
-            record = Path(sources_dir) / f"{name}.json"
-            if SERIES_KEY_PATTERN.fullmatch(name) and record.is_file():
-                listed = json.loads(record.read_text("utf-8")).get("files", [])
-                cache[name] = [Path(f).resolve() for f in listed]
-            else:
-                cache[name] = None
+            listed = uid_map.source_files.get(name)
+            cache[name] = None if listed is None else [Path(f).resolve() for f in listed]
         if cache[name] is None:
             return None
         out.extend(cache[name] or [])
     return out
 
 
-def located_files(by_uid: dict[str, SeriesRecord],
-                   deidentified: Deidentified | None) -> dict[str, list[Path]]:
+def located_files(by_uid: dict[str, SeriesRecord], deidentified: Deidentified | None,
+                  uid_map: UidMap | None = None) -> dict[str, list[Path]]:
     """Per image volume, the files whose folders a sheet folder is matched against: its own
     (resolved), or on a de-identified tree the source files it was made from (empty when
     unknown, so that it matches no folder)."""
     if deidentified is None:
         return {ref: [Path(f).resolve() for f in rec.files] for ref, rec in by_uid.items()}
-    if deidentified.sources_dir is None:
+    if uid_map is None:
         return {}
     cache: dict[str, list[Path] | None] = {}
-    return {ref: deid_folder_sources(rec.files, deidentified.sources_dir, cache) or []
+    return {ref: deid_folder_sources(rec.files, uid_map, cache) or []
             for ref, rec in by_uid.items()}

@@ -12,10 +12,12 @@ Rules (see the Snakefile and the README, "Privacy"):
     de-identified tree skips it).
 ``deidentify`` (target, :func:`run_deidentify`)
     ``<results>/deid/actions.tsv`` (tag, keyword, action, count), ``<results>/deid/series.tsv``
-    (status per series) and the private pseudonym table ``<private>/pseudonyms.tsv``.
+    (status per series), the private pseudonym table ``<private>/pseudonyms.tsv`` and the
+    private UID/source map ``<private>/deid/uid_map.tsv`` (:mod:`radflow.uid_map`).
 
 The main ``crawl`` then reads ``<results>/deid`` with
-:class:`radflow.crawl.Deidentified` (PatientID = ``case_id`` passes through unchanged).
+:class:`radflow.crawl.Deidentified` (PatientID = ``case_id`` passes through unchanged), and the
+cohort sheet's source references through the UID/source map.
 """
 
 from __future__ import annotations
@@ -40,31 +42,32 @@ from radflow.deid import (
     write_actions_log,
     write_pseudonym_table,
 )
+from radflow.deid.uids import replace_uid
+from radflow.dicom.headers import get_str, read_header
+from radflow.errors import InputFileError
 from radflow.io.atomic import write_json, write_tsv
 from radflow.keys import load_key
+from radflow.records import read_source, read_table
 from radflow.settings import from_mapping
+from radflow.uid_map import UidMapEntry, write_uid_map
 
 log = logging.getLogger(__name__)
 
 
 def deid_settings(values: Mapping[str, Any] | None) -> DeidSettings:
     """:class:`DeidSettings` from the config's ``deid`` block."""
-    settings = from_mapping(DeidSettings, values, section="deid")
-    if settings.safe_private is not None:
-        entries = tuple((int(g), int(e), str(c)) for g, e, c in settings.safe_private)
-        settings = DeidSettings(**{**settings.__dict__, "safe_private": entries})
-    return settings
+    return from_mapping(DeidSettings, values, section="deid")
 
 
 def unit_keys(series_tsv: str | Path, sources_dir: str | Path) -> list[str]:
     """Series keys to de-identify: :func:`radflow.deid.deid_units` of the crawl's current
     source records (files left by earlier crawls are ignored)."""
-    series = pd.read_csv(series_tsv, sep="\t", dtype=str, keep_default_na=False)
+    series = read_table(series_tsv)
     records = []
     for key in series["series_key"]:
         path = Path(sources_dir) / f"{key}.json"
         if path.is_file():
-            records.append(json.loads(path.read_text("utf-8")))
+            records.append(read_source(path).to_json())
     return [u["series_key"] for u in deid_units(records)]
 
 
@@ -72,7 +75,7 @@ def run_deidentify_one(*, source: str, record: str, dicom_root: str, key_file: s
                        settings: Mapping[str, Any]) -> SeriesResult:
     """De-identify the series of one private source record; write its status record
     ``<deid root>/.series/<series_key>.json`` (the series goes below that deid root)."""
-    src = json.loads(Path(source).read_text("utf-8"))
+    src = read_source(source).to_json()
     key = load_key(key_file)
     out = series_output_dir(Path(record).parent.parent, key, src["case_id"], src["series_key"],
                             src["files"], dicom_root or None)
@@ -82,21 +85,47 @@ def run_deidentify_one(*, source: str, record: str, dicom_root: str, key_file: s
     return result
 
 
+def source_series_uid(files: Sequence[str]) -> str:
+    """SeriesInstanceUID of the first readable file of ``files`` (empty when none is)."""
+    for f in files:
+        try:
+            ds, _ = read_header(f)
+        except InputFileError:
+            continue
+        return get_str(ds, "SeriesInstanceUID").strip(" \0")
+    return ""
+
+
+def uid_map_entries(results: Sequence[SeriesResult], file_lists: Sequence[Sequence[str]],
+                    key: bytes, retain_uids: bool) -> list[UidMapEntry]:
+    """The UID/source map of the de-identified series (``results[i]`` made of
+    ``file_lists[i]``)."""
+    entries = []
+    for result, files in zip(results, file_lists, strict=True):
+        uid = source_series_uid(files)
+        new = uid if retain_uids else replace_uid(key, uid)
+        entries.append(UidMapEntry(result.series_key, uid, new, list(files)))
+    return entries
+
+
 def run_deidentify(*, records: Sequence[str], sources_dir: str, key_file: str, actions_tsv: str,
-                   series_tsv: str, pseudonyms_tsv: str) -> None:
+                   series_tsv: str, pseudonyms_tsv: str, uid_map_tsv: str,
+                   retain_uids: bool = False) -> None:
     """Collect the per-series records into ``actions.tsv`` and ``series.tsv``; write the
-    pseudonym table (private)."""
+    pseudonym table and the UID/source map (both private)."""
     results = [SeriesResult.from_record(json.loads(Path(r).read_text("utf-8")))
                for r in records]
     write_actions_log(actions_tsv, merge_counts(results))
     write_tsv(series_tsv, series_table(results))
     key = load_key(key_file)
-    file_lists = [json.loads((Path(sources_dir) / f"{r.series_key}.json").read_text("utf-8"))
-                  ["files"] for r in results]
+    file_lists = [read_source(Path(sources_dir) / f"{r.series_key}.json").files
+                  for r in results]
     write_pseudonym_table(pseudonyms_tsv, collect_pseudonyms(file_lists, key))
+    write_uid_map(uid_map_tsv, uid_map_entries(results, file_lists, key, retain_uids))
     statuses = pd.Series([r.status for r in results], dtype=str).value_counts().sort_index()
     for status, n in statuses.items():
         log.info("deidentify: %d series %s", n, status)
 
 
-__all__ = ["deid_settings", "run_deidentify", "run_deidentify_one", "unit_keys"]
+__all__ = ["deid_settings", "run_deidentify", "run_deidentify_one", "source_series_uid",
+           "uid_map_entries", "unit_keys"]

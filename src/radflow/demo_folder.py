@@ -30,7 +30,7 @@ def check_out_dir(out: Path) -> None:
 
 def sync_folder(staging: Path, out: Path) -> tuple[int, int]:
     """Copy ``staging`` onto ``out`` (only changed files); drop stale files in owned folders."""
-    new = set()
+    new: set[Path] = set()
     for dirpath, _dirs, files in os.walk(staging):
         new.update(Path(dirpath, f).relative_to(staging) for f in files)
     written = sum(write_bytes_if_changed(out / rel, (staging / rel).read_bytes())

@@ -50,6 +50,22 @@ class InputFileError(RadflowError, OSError):
     default_reason = "unreadable"
 
 
+class PartialFileError(InputFileError):
+    """A file whose beginning could be read but not the rest; ``series_uid`` is what its partial
+    header says ("" when the header ends before it), so that the file fails its own series."""
+
+    def __init__(self, message: str, *, reason: str, series_uid: str = "") -> None:
+        super().__init__(message, reason=reason)
+        self.series_uid = series_uid
+
+
+class TruncatedFileError(PartialFileError):
+    """A file ends early (reason ``truncated``)."""
+
+    def __init__(self, message: str, *, series_uid: str = "") -> None:
+        super().__init__(message, reason="truncated", series_uid=series_uid)
+
+
 class DicomError(RadflowError, ValueError):
     """A DICOM object violates a rule radflow relies on (missing tag, bad value)."""
 
@@ -90,3 +106,10 @@ class StrictModeError(RadflowError, RuntimeError):
     """``strict: true`` and at least one case failed."""
 
     default_reason = "strict"
+
+
+class StatusError(RadflowError, ValueError):
+    """A text that is not a ``kind:reason`` status (:class:`radflow.records.Status`), or a
+    reason of the closed vocabulary under another kind."""
+
+    default_reason = "bad-status"

@@ -18,8 +18,6 @@ DataFrame API (:func:`extract_pair`, :func:`extract_unit`) imports pandas when c
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -29,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import SimpleITK as sitk
 
-from radflow.errors import ConfigError, ExtractionError, FilterError, InputFileError
+from radflow.errors import ConfigError, ExtractionError, InputFileError
 from radflow.io.atomic import atomic_path, write_json
 from radflow.io.nifti import read_image, voxel_hash
 from radflow.radiomics_adapter import (
@@ -39,6 +37,7 @@ from radflow.radiomics_adapter import (
     params_hash,
     versions,
 )
+from radflow.records import read_pair_json
 
 if TYPE_CHECKING:  # pandas only for the table API; a job writes its rows with pyarrow alone
     import pandas as pd
@@ -123,42 +122,43 @@ def _arrow_array(values: Sequence[Any], dtype: str) -> Any:
                                  [None, pa.py_buffer(arr)])
 
 
-def laws_image_types(configs: Sequence[Mapping[str, Any]] | None) -> tuple[ImageTypeSpec, ...]:
-    """Custom image types for the ``laws`` section of config.yaml.
+def image_types(configs: Sequence[Mapping[str, Any]] | None, *,
+                section: str = "extract.image_types") -> tuple[ImageTypeSpec, ...]:
+    """Custom image types of the config's ``extract.image_types`` list.
 
     Parameters
     ----------
     configs
-        One mapping per Laws image type, with the fields of
-        :class:`radflow.filters.laws.LawsSettings` (``kernel``, ``rotation_invariant``,
-        ``pooling``, ``energy_delta``, ``boundary``, ``dimensions``).
+        One mapping per image type: ``filter`` (a name in :data:`radflow.filters.registry.FILTERS`:
+        ``laws``, ``mean``, ``log``, ``wavelet``) and the fields of that filter's settings class
+        (e.g. :class:`radflow.filters.laws.LawsSettings`).
+    section
+        Where the list is in the config, for messages.
 
     Returns
     -------
     tuple of ImageTypeSpec
-        Named by :func:`radflow.filters.laws.laws_feature_prefix` (e.g. ``laws-L5E5E5-ri-max-e7``);
-        each filters the pre-processed image with :func:`radflow.filters.laws.laws_image`.
+        Named by the filter's prefix function (e.g. ``laws-L5E5E5-ri-max-e7``, ``mean-s5``);
+        each filters the pre-processed image with the filter's image function. ``options`` are
+        the settings' fields (for the params hash).
 
     Raises
     ------
     ConfigError
-        Invalid options, or two entries giving the same image-type name.
+        Unknown filter, unknown/missing/invalid option (naming the key), or two entries giving
+        the same image-type name.
     """
-    from radflow.filters.laws import LawsSettings, laws_feature_prefix, laws_image
+    from radflow.filters.registry import build_filter
 
     specs = []
     for i, config in enumerate(configs or ()):
-        try:
-            settings = LawsSettings(**dict(config))
-        except (FilterError, TypeError) as exc:
-            raise ConfigError(f"laws[{i}]: {exc}") from exc
-        specs.append(ImageTypeSpec(name=laws_feature_prefix(settings),
-                                   make=functools.partial(laws_image, settings=settings),
-                                   options=dataclasses.asdict(settings)))
+        built = build_filter(config, section=f"{section}[{i}]")
+        specs.append(ImageTypeSpec(name=built.name, make=built.image,
+                                   options=dataclasses.asdict(built.settings)))
     names = [s.name for s in specs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ConfigError(f"laws: image type(s) {', '.join(duplicates)} configured twice "
+        raise ConfigError(f"{section}: image type(s) {', '.join(duplicates)} configured twice "
                           "(entries that differ only in options not in the name)")
     return tuple(specs)
 
@@ -339,14 +339,10 @@ def run_extract(pair_jsons: Sequence[str | Path], params_path: Path, out_parquet
 
 def _read_pair(pair_json: Path) -> dict[str, Any]:
     try:
-        pair = json.loads(pair_json.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        return read_pair_json(pair_json)
+    except FileNotFoundError as exc:
         raise InputFileError(f"{pair_json.name}: cannot read pair record ({exc})",
                              reason="bad-pair-record") from exc
-    if not isinstance(pair, dict):
-        raise InputFileError(f"{pair_json.name}: pair record is not a JSON object",
-                             reason="bad-pair-record")
-    return pair
 
 
 def _check_pair(pair: Mapping[str, Any]) -> None:

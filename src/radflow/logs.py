@@ -30,7 +30,7 @@ def script_logging(log_file: str | os.PathLike[str], level: int = logging.INFO) 
     try:
         yield
     except Exception:
-        logging.getLogger("radflow").exception("job failed")
+        logging.getLogger(__name__).exception("job failed")
         raise
     finally:
         root.removeHandler(handler)

@@ -11,17 +11,19 @@ Outputs in ``<results>/merge/``:
     ``features_wide`` joined (left join on ``case_id``) with the clinical table, whose ID column
     is replaced by the pseudonymous ``case_id`` computed with the same key as at ingest.
 ``clinical_join_report.tsv``
-    Unmatched cases on both sides and duplicate clinical IDs, by ``case_id`` only. Written before
-    the join is judged, so it is there even when the run fails on it.
+    Unmatched cases on both sides and duplicate clinical IDs, by ``case_id`` only. Written by the
+    ``qc`` rule (:func:`run_qc`) before the ``merge`` rule judges the join, so it is there even
+    when the run fails on it.
 
-and ``<results>/qc/run_summary.tsv``: counts of every status per stage. A run fails when the
+and ``<results>/qc/run_summary.tsv`` (also the ``qc`` rule's): counts of every status per stage.
+Both are declared outputs, so ``--delete-all-output`` and reruns see them. A run fails when the
 unmatched fraction on either side exceeds ``merge.max_unmatched_fraction``, on duplicate clinical
 IDs, and, with ``strict: true``, when any series, pair or extraction failed.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,10 +32,11 @@ from typing import Any
 
 import pandas as pd
 
-from radflow.errors import InputFileError, MergeError, StrictModeError
+from radflow.errors import MergeError, StrictModeError
 from radflow.io.atomic import write_csv, write_parquet, write_tsv
 from radflow.io.tables import read_clinical
 from radflow.keys import case_id, load_key
+from radflow.records import read_extract_status, read_sidecar, read_table
 from radflow.settings import MergeSettings
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,12 @@ class MergeOutputs:
     features_wide: str
     dataset_parquet: str
     dataset_csv: str
+
+
+@dataclass(frozen=True)
+class QcOutputs:
+    """Destinations of the ``qc`` rule (written before the merge judges the run)."""
+
     join_report: str
     run_summary: str
 
@@ -159,16 +168,7 @@ def unit_statuses(status_json: str | Path) -> list[dict[str, Any]]:
     InputFileError
         The record is unreadable or has no ``pairs`` list.
     """
-    path = Path(status_json)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        pairs = record["pairs"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputFileError(f"{path.name}: not an extract status record ({exc})",
-                             reason="bad-status-record") from exc
-    if not isinstance(pairs, list):
-        raise InputFileError(f"{path.name}: 'pairs' is not a list", reason="bad-status-record")
-    return pairs
+    return [dataclasses.asdict(p) for p in read_extract_status(status_json).pairs]
 
 
 def run_summary(series_tsv: str, sidecars: Sequence[str], pairs_tsv: str,
@@ -179,14 +179,14 @@ def run_summary(series_tsv: str, sidecars: Sequence[str], pairs_tsv: str,
     it extracted, and the ``extract`` counts are per pair.
     """
     def statuses(files: Sequence[str]) -> list[str]:
-        return [json.loads(Path(f).read_text(encoding="utf-8"))["status"] for f in files]
+        return [read_sidecar(f).status for f in files]
 
     extracted = [pair["status"] for f in status_files for pair in unit_statuses(f)]
 
     per_stage = {
-        "crawl": pd.read_csv(series_tsv, sep="\t", dtype=str, keep_default_na=False)["status"],
+        "crawl": read_table(series_tsv)["status"],
         "convert": pd.Series(statuses(sidecars), dtype=str),
-        "pair": pd.read_csv(pairs_tsv, sep="\t", dtype=str, keep_default_na=False)["status"],
+        "pair": read_table(pairs_tsv)["status"],
         "extract": pd.Series(extracted, dtype=str),
     }
     rows = [{"stage": stage, "status": status, "count": int(n)}
@@ -195,23 +195,13 @@ def run_summary(series_tsv: str, sidecars: Sequence[str], pairs_tsv: str,
     return pd.DataFrame(rows, columns=["stage", "status", "count"])
 
 
-def run_merge(*, feature_files: Sequence[str], status_files: Sequence[str], pairs_tsv: str,
-              series_tsv: str, sidecars: Sequence[str], clinical: ClinicalInput, key_file: str,
-              settings: MergeSettings, strict: bool, out: MergeOutputs) -> None:
-    """Entry point of ``scripts/merge.py``.
-
-    Raises
-    ------
-    MergeError
-        When the clinical join is unacceptable (see module docstring).
-    StrictModeError
-        With ``strict``, when any status in the run summary is ``failed:``.
-    """
+def _summary_and_join(*, feature_files: Sequence[str], status_files: Sequence[str],
+                      pairs_tsv: str, series_tsv: str, sidecars: Sequence[str],
+                      clinical: ClinicalInput, key_file: str, settings: MergeSettings
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame,
+                                 pd.DataFrame, list[str]]:
+    """Run summary, long/wide features, dataset, join report and join problems."""
     summary = run_summary(series_tsv, sidecars, pairs_tsv, status_files)
-    write_tsv(out.run_summary, summary)
-    for rec in summary.to_dict("records"):
-        log.info("summary: %-8s %-40s %d", rec["stage"], rec["status"], rec["count"])
-
     long = long_features(feature_files)
     wide = wide_features(long)
     problems: list[str] = []
@@ -224,10 +214,46 @@ def run_merge(*, feature_files: Sequence[str], status_files: Sequence[str], pair
         dataset = wide
         report = pd.DataFrame([{"kind": "no-clinical-table", "case_id": "",
                                 "detail": "clinical not configured"}], columns=REPORT_COLUMNS)
+    return summary, long, wide, dataset, report, problems
+
+
+def run_qc(*, feature_files: Sequence[str], status_files: Sequence[str], pairs_tsv: str,
+           series_tsv: str, sidecars: Sequence[str], clinical: ClinicalInput, key_file: str,
+           settings: MergeSettings, out: QcOutputs) -> None:
+    """Entry point of ``scripts/qc.py``: the run summary and the clinical join report.
+
+    Never fails on the data: the ``merge`` rule, which runs after it, judges the join and
+    strict mode, so both files are there to read when the run fails.
+    """
+    summary, _, _, _, report, _ = _summary_and_join(
+        feature_files=feature_files, status_files=status_files, pairs_tsv=pairs_tsv,
+        series_tsv=series_tsv, sidecars=sidecars, clinical=clinical, key_file=key_file,
+        settings=settings)
+    write_tsv(out.run_summary, summary)
+    for rec in summary.to_dict("records"):
+        log.info("summary: %-8s %-40s %d", rec["stage"], rec["status"], rec["count"])
     write_tsv(out.join_report, report)
+
+
+def run_merge(*, feature_files: Sequence[str], status_files: Sequence[str], pairs_tsv: str,
+              series_tsv: str, sidecars: Sequence[str], clinical: ClinicalInput, key_file: str,
+              settings: MergeSettings, strict: bool, out: MergeOutputs) -> None:
+    """Entry point of ``scripts/merge.py`` (after :func:`run_qc` wrote the summary and report).
+
+    Raises
+    ------
+    MergeError
+        When the clinical join is unacceptable (see module docstring).
+    StrictModeError
+        With ``strict``, when any status in the run summary is ``failed:``.
+    """
+    summary, long, wide, dataset, _, problems = _summary_and_join(
+        feature_files=feature_files, status_files=status_files, pairs_tsv=pairs_tsv,
+        series_tsv=series_tsv, sidecars=sidecars, clinical=clinical, key_file=key_file,
+        settings=settings)
     if problems:
         raise MergeError("clinical join rejected: " + "; ".join(problems)
-                         + f" (see {out.join_report})", reason="clinical-join")
+                         + " (see merge/clinical_join_report.tsv)", reason="clinical-join")
     failed = summary[summary["status"].str.startswith("failed:")]
     if strict and len(failed):
         raise StrictModeError(f"strict mode: {int(failed['count'].sum())} failure(s): "

@@ -19,7 +19,6 @@ stop with "geometry mismatch") is written there with the image's geometry and un
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,9 +29,18 @@ import SimpleITK as sitk
 
 from radflow import __version__
 from radflow.errors import PairingError, RadflowError
-from radflow.io.atomic import write_json, write_tsv
+from radflow.io.atomic import write_tsv
 from radflow.io.nifti import read_image
 from radflow.io.volume_files import same_format_path, write_volume
+from radflow.records import (
+    PairRecord,
+    Status,
+    read_pair_plan,
+    read_pair_record,
+    read_sidecar,
+    read_table,
+    write_pair_record,
+)
 from radflow.settings import PairSettings
 
 if TYPE_CHECKING:  # pandas only for the pair table (rule pair), not in pair_one jobs
@@ -117,27 +125,30 @@ def _with_geometry(mask: sitk.Image, image_path: str) -> sitk.Image:
 
 
 def _load_sidecar(path: str | None, which: str, label: int | None = None) -> dict[str, Any]:
-    """A convert sidecar with ``path`` (the NIfTI to read); for an RTSTRUCT/SEG sidecar, the
-    entry of ``label`` (its own file, voxel hash and QC)."""
+    """Of a convert sidecar: ``path`` (the NIfTI to read), ``voxel_hash``, ``grid`` and ``qc``;
+    for an RTSTRUCT/SEG sidecar, those of the entry of ``label`` (its own file, voxel hash and
+    QC)."""
     if not path:
         raise PairingError(f"{which} was not converted", reason=f"{which}-not-converted")
-    sidecar = json.loads(Path(path).read_text(encoding="utf-8"))
-    if sidecar["status"] != "ok":
-        reason = sidecar["status"].split(":", 1)[-1]
-        raise PairingError(f"{which} {sidecar['series_key']}: {sidecar['status']}",
-                           reason=f"{which}-{reason}")
-    if "rois" in sidecar:
-        roi = sidecar["rois"].get(str(label))
+    sidecar = read_sidecar(path)
+    status = Status.parse(sidecar.status)
+    if not status.is_ok:
+        raise PairingError(f"{which} {sidecar.series_key}: {status}",
+                           reason=f"{which}-{status.reason}")
+    nifti, voxel_hash, qc = sidecar.nifti, sidecar.voxel_hash, {}
+    if sidecar.rois is not None:
+        roi = sidecar.rois.get(str(label))
         if roi is None:
-            raise PairingError(f"{which} {sidecar['series_key']}: label {label} was not "
+            raise PairingError(f"{which} {sidecar.series_key}: label {label} was not "
                                "converted", reason="label-absent")
-        if roi["status"] != "ok":
-            raise PairingError(f"{which} {sidecar['series_key']}, label {label}: "
-                               f"{roi.get('error', roi['status'])}",
-                               reason=roi["status"].split(":", 1)[-1])
-        sidecar.update(nifti=roi["nifti"], voxel_hash=roi["voxel_hash"], qc=roi.get("qc", {}))
-    sidecar["path"] = str(Path(path).with_name(sidecar["nifti"]))
-    return sidecar
+        roi_status = Status.parse(roi.status)
+        if not roi_status.is_ok:
+            raise PairingError(f"{which} {sidecar.series_key}, label {label}: "
+                               f"{roi.status if roi.error is None else roi.error}",
+                               reason=roi_status.reason)
+        nifti, voxel_hash, qc = roi.nifti, roi.voxel_hash, roi.qc or {}
+    return {"path": str(Path(path).with_name(str(nifti))), "voxel_hash": voxel_hash,
+            "grid": sidecar.grid, "qc": qc}
 
 
 def _qc_text(qc: dict[str, int]) -> str:
@@ -161,7 +172,7 @@ def pair_one(plan: dict[str, Any], image_sidecar: str | None, mask_sidecar: str 
             candidates = plan.get("candidates") or ""
             raise PairingError(f"pair {plan['pair_id']}: crawl planned it as {plan['status']}"
                                + (f" (candidates: {candidates})" if candidates else ""),
-                               reason=plan["status"].split(":", 1)[-1])
+                               reason=Status.parse(plan["status"]).reason)
         image = _load_sidecar(image_sidecar, "image")
         mask_meta = _load_sidecar(mask_sidecar, "mask", int(plan["label"]))
         record["mask_qc"] = _qc_text(mask_meta.get("qc", {}))
@@ -191,7 +202,7 @@ def pair_one(plan: dict[str, Any], image_sidecar: str | None, mask_sidecar: str 
                                         "grid_atol_mm): the mask takes the image's geometry")
         _check_label(mask, int(plan["label"]), settings.min_voxels, record)
     except RadflowError as exc:
-        record["status"] = f"failed:{exc.reason}"
+        record["status"] = str(Status.failed(exc.reason))
         record["error"] = str(exc)
         log.warning("pair %s: %s: %s", plan["pair_id"], record["status"], exc)
     return record
@@ -214,14 +225,14 @@ def _check_label(mask: sitk.Image, label: int, min_voxels: int, record: dict[str
 
 def run_pair(*, plan_json: str, image_sidecar: str | None, mask_sidecar: str | None,
              out_json: str, settings: PairSettings) -> None:
-    """Entry point of ``scripts/pair.py`` (rule ``pair_one``)."""
-    plan = json.loads(Path(plan_json).read_text(encoding="utf-8"))
+    """Entry point of ``scripts/pair_one.py`` (rule ``pair_one``)."""
+    plan = read_pair_plan(plan_json).to_json()
     out = Path(out_json)
     resampled = out.with_name(out.name.removesuffix(".json") + "_mask.nii.gz")
     record = pair_one(plan, image_sidecar, mask_sidecar, settings, resampled)
     for stale in {resampled, same_format_path(resampled, ".mha")} - {Path(record["mask"])}:
         stale.unlink(missing_ok=True)
-    write_json(out, record)
+    write_pair_record(out, PairRecord.from_json(record))
     log.info("pair %s: %s", plan["pair_id"], record["status"])
 
 
@@ -229,14 +240,14 @@ def pairs_table(pair_jsons: Sequence[str]) -> pd.DataFrame:
     """Gather pair records into the ``pairs.tsv`` table (columns :data:`PAIRS_COLUMNS`)."""
     import pandas as pd
 
-    records = [json.loads(Path(p).read_text(encoding="utf-8")) for p in pair_jsons]
+    records = [read_pair_record(p).to_json() for p in pair_jsons]
     table = pd.DataFrame(records, columns=PAIRS_COLUMNS)
     return table.sort_values(["case_id", "pair_id"], kind="stable").reset_index(drop=True)
 
 
 def run_pair_table(*, pair_jsons: Sequence[str], out_tsv: str, rois_tsv: str | None = None,
                    roi_names_tsv: str | None = None) -> None:
-    """Entry point of ``scripts/pair_table.py`` (rule ``pair``).
+    """Entry point of ``scripts/pair.py`` (rule ``pair``).
 
     With ``rois_tsv`` (the crawl's ``rois.tsv``) and ``roi_names_tsv``, also writes the ROI name
     counts.
@@ -244,11 +255,9 @@ def run_pair_table(*, pair_jsons: Sequence[str], out_tsv: str, rois_tsv: str | N
     table = pairs_table(pair_jsons)
     write_tsv(out_tsv, table)
     if rois_tsv and roi_names_tsv:
-        import pandas as pd
-
         from radflow.rois import name_report
 
-        rois = pd.read_csv(rois_tsv, sep="\t", dtype=str, keep_default_na=False)
+        rois = read_table(rois_tsv)
         write_tsv(roi_names_tsv, name_report(rois))
     for status, n in table["status"].value_counts().sort_index().items():
         log.info("pair: %d pair(s) %s", n, status)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -176,10 +175,11 @@ def image_voxel_mm3(path: str | os.PathLike[str]) -> float | None:
 
 
 def _read_json(path: str | os.PathLike[str]) -> Mapping[str, Any]:
-    """A JSON object; :class:`FileNotFoundError` passes through (Snakemake: evaluate later)."""
-    with open(path, encoding="utf-8") as fh:
-        value = json.load(fh)
-    return value if isinstance(value, dict) else {}
+    """A stage file's JSON object, unchecked (:func:`radflow.records.peek_json`);
+    :class:`FileNotFoundError` passes through (Snakemake: evaluate later)."""
+    from radflow.records import peek_json  # deferred: the Snakefile imports this module
+
+    return peek_json(path)
 
 
 @dataclass(frozen=True)
@@ -290,7 +290,7 @@ def _extract_model(pair_json: str, params_path: str, laws: bool) -> tuple[float,
     pair = _read_json(pair_json)
     image = pair.get("image")
     voxels = image_voxels(image) if image else None
-    if voxels is None:
+    if not image or voxels is None:
         return None
     plan = extract_plan(params_path, laws=laws)
     whole_image = plan.filters and not plan.crops

@@ -1,9 +1,13 @@
 """Typed, frozen settings built once from the validated configuration.
 
-The Snakefile validates ``config`` against ``config/schema/config.schema.yaml`` (which also fills
-defaults) and hands each rule only its own section through ``params:``. Scripts turn that mapping
-into one of these dataclasses with :func:`from_mapping`, which rejects unknown keys, so a typo in
-a config key is an error instead of a silently ignored setting.
+The Snakefile first rejects retired keys (:func:`check_retired_keys`: the error names the new
+key), then validates ``config`` against ``config/schema/config.schema.yaml`` (which also fills
+defaults) and hands each rule only its own section (plus the shared ``geometry`` section, read by
+name by the crawl and convert rules) through ``params:``. Scripts turn that mapping into one of
+these dataclasses with :func:`from_mapping`, the one path for every setting (de-identification
+and filter image types included): it rejects unknown keys and missing required ones, so a typo in
+a config key is an error instead of a silently ignored setting. Policies are ``Literal`` types,
+checked once when the dataclass is built (:func:`check_choices`); code downstream trusts them.
 """
 
 from __future__ import annotations
@@ -11,43 +15,103 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 from radflow.errors import ConfigError
 
 T = TypeVar("T")
 
 #: What to do with a series that breaks a geometry rule that resampling can repair.
-GEOMETRY_POLICIES = ("fail", "resample")
+GeometryPolicy = Literal["fail", "resample"]
+GEOMETRY_POLICIES: tuple[str, ...] = get_args(GeometryPolicy)
+
+#: Config keys retired by the 0.3.0 redesign -> the key that replaced them (README, Changelog).
+RETIRED_KEYS: dict[tuple[str, ...], str] = {
+    ("laws",): "extract.image_types (entries {filter: laws, kernel: ..., ...})",
+    ("crawl", "geometry"): "geometry (a top-level section, read by the crawl and convert rules)",
+    ("pair", "fallback_modalities"): "crawl.fallback_modalities",
+}
+
+
+def check_retired_keys(config: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` naming the new key when ``config`` uses a retired key.
+
+    Called by the Snakefile before schema validation (the schema would only say "additional
+    properties are not allowed").
+    """
+    for path, new in RETIRED_KEYS.items():
+        node: Any = config
+        for part in path:
+            if not isinstance(node, Mapping) or part not in node:
+                break
+            node = node[part]
+        else:
+            raise ConfigError(f"config key '{'.'.join(path)}' was renamed in radflow 0.3.0; "
+                              f"use {new} (README, Changelog)")
+
+
+def check_choices(settings: object, section: str) -> None:
+    """Check every ``Literal``-typed field of the dataclass ``settings`` (its policies).
+
+    Called by ``__post_init__``, so a settings object never holds a value outside its
+    ``Literal``; code downstream does not check again.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``<section>.<field>`` and the allowed values.
+    """
+    hints = get_type_hints(type(settings))
+    for f in dataclasses.fields(settings):  # type: ignore[arg-type]
+        hint = hints[f.name]
+        if get_origin(hint) is not Literal:
+            continue
+        allowed = get_args(hint)
+        value = getattr(settings, f.name)
+        if value not in allowed:
+            raise ConfigError(f"{section}.{f.name} must be one of "
+                              f"{', '.join(map(str, allowed))}, got {value!r}")
 
 
 def from_mapping(cls: type[T], values: Mapping[str, Any] | None, *, section: str = "") -> T:
     """Build the frozen dataclass ``cls`` from ``values``; unknown keys are a :class:`ConfigError`.
 
-    Lists become tuples so that the result is hashable and immutable.
+    Lists become tuples so that the result is hashable and immutable; a missing setting without
+    a default is a :class:`ConfigError` too.
     """
     values = dict(values or {})
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    names = {f.name for f in fields}
+    where = f" in '{section}'" if section else ""
     unknown = sorted(set(values) - names)
     if unknown:
-        where = f" in '{section}'" if section else ""
         raise ConfigError(f"unknown setting(s){where}: {', '.join(unknown)}; "
                           f"expected some of: {', '.join(sorted(names))}")
+    missing = [f.name for f in fields if f.name not in values
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"missing setting(s){where}: {', '.join(missing)}")
     hints = get_type_hints(cls)
     converted: dict[str, Any] = {}
     for name, value in values.items():
         hint = hints[name]
-        if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
             value = from_mapping(hint, value, section=f"{section}.{name}".strip("."))
         elif isinstance(value, list):
-            value = tuple(value)
+            value = _frozen(value)
         converted[name] = value
     return cls(**converted)
 
 
+def _frozen(value: Any) -> Any:
+    """Lists (also nested ones) as tuples."""
+    return tuple(_frozen(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
 @dataclass(frozen=True)
 class GeometrySettings:
-    """Rules a DICOM series must satisfy to become one regular volume.
+    """Rules a DICOM series must satisfy to become one regular volume (config section
+    ``geometry``, shared by the crawl and convert rules).
 
     Attributes
     ----------
@@ -73,14 +137,11 @@ class GeometrySettings:
     slice_spacing_rtol: float = 0.01
     orientation_atol: float = 1e-4
     min_slices: int = 3
-    gantry_tilt: str = "fail"
-    uneven_spacing: str = "fail"
+    gantry_tilt: GeometryPolicy = "fail"
+    uneven_spacing: GeometryPolicy = "fail"
 
     def __post_init__(self) -> None:
-        for name in ("gantry_tilt", "uneven_spacing"):
-            if getattr(self, name) not in GEOMETRY_POLICIES:
-                raise ConfigError(f"crawl.geometry.{name} must be one of "
-                                  f"{', '.join(GEOMETRY_POLICIES)}, got {getattr(self, name)!r}")
+        check_choices(self, "geometry")
 
 
 @dataclass(frozen=True)
@@ -96,11 +157,28 @@ class CrawlSettings:
         ``False`` (default): images whose ImageType value 1 is DERIVED are excluded
         (``excluded:derived``), as are Secondary Capture objects
         (``excluded:secondary-capture``). ``True`` converts them like any other image.
+    fallback_modalities
+        When a SEG/RTSTRUCT's references match no image series, the fallbacks (same frame of
+        reference, then nearest common folder) consider only image series of these modalities
+        (empty: every image modality).
+    geometry
+        The shared ``geometry`` section (not a key of ``crawl``: :func:`crawl_settings` builds it).
     """
 
     image_modalities: tuple[str, ...] = ("CT", "MR", "PT")
     include_derived: bool = False
+    fallback_modalities: tuple[str, ...] = ()
     geometry: GeometrySettings = field(default_factory=GeometrySettings)
+
+
+def crawl_settings(crawl: Mapping[str, Any] | None,
+                   geometry: Mapping[str, Any] | None) -> CrawlSettings:
+    """:class:`CrawlSettings` from the config's ``crawl`` and shared ``geometry`` sections."""
+    if crawl and "geometry" in crawl:
+        check_retired_keys({"crawl": crawl})
+    built = from_mapping(CrawlSettings, crawl, section="crawl")
+    return dataclasses.replace(built, geometry=from_mapping(GeometrySettings, geometry,
+                                                            section="geometry"))
 
 
 @dataclass(frozen=True)
@@ -117,22 +195,19 @@ class PairSettings:
         neighbour interpolation (recorded in ``pairs.tsv``); ``False`` fails the pair.
     min_voxels
         Masks with fewer voxels of the label fail with ``failed:mask-too-small``.
-    fallback_modalities
-        When a SEG/RTSTRUCT's references match no image series, the fallbacks (same frame of
-        reference, then nearest common folder) consider only image series of these modalities
-        (empty: every image modality). Used by the crawl.
     """
 
     grid_atol_mm: float = 1e-3
     resample_mask: bool = False
     min_voxels: int = 1
-    fallback_modalities: tuple[str, ...] = ()
 
 
 #: ``rois.unmapped`` values: what happens to ROI names no ``rois.map`` entry matches.
-UNMAPPED_POLICIES = ("keep", "drop")
+UnmappedPolicy = Literal["keep", "drop"]
+UNMAPPED_POLICIES: tuple[str, ...] = get_args(UnmappedPolicy)
 #: ``rois.contours_outside_image`` values.
-OUTSIDE_POLICIES = ("fail", "skip")
+OutsidePolicy = Literal["fail", "skip"]
+OUTSIDE_POLICIES: tuple[str, ...] = get_args(OutsidePolicy)
 
 
 @dataclass(frozen=True)
@@ -166,9 +241,9 @@ class RoiSettings:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     map: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    unmapped: str = "keep"
+    unmapped: UnmappedPolicy = "keep"
     fractional_threshold: float = 0.5
-    contours_outside_image: str = "fail"
+    contours_outside_image: OutsidePolicy = "fail"
 
     def __post_init__(self) -> None:
         raw: Any = self.map
@@ -177,11 +252,7 @@ class RoiSettings:
                             else tuple(str(p) for p in patterns))
                            for canonical, patterns in items)
         object.__setattr__(self, "map", normalised)
-        for name, allowed in (("unmapped", UNMAPPED_POLICIES),
-                              ("contours_outside_image", OUTSIDE_POLICIES)):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"rois.{name} must be one of {', '.join(allowed)}, "
-                                  f"got {getattr(self, name)!r}")
+        check_choices(self, "rois")
         if not 0 < self.fractional_threshold <= 1:
             raise ConfigError("rois.fractional_threshold must be in (0, 1], got "
                               f"{self.fractional_threshold!r}")

@@ -20,14 +20,7 @@ import pandas as pd
 
 from radflow.errors import ConfigError
 from radflow.keys import resolve_key_file
-
-#: Regular expressions of the pseudonymous keys (Snakemake wildcard constraints).
-KEY_PATTERNS = {
-    "case_id": r"c[0-9a-f]{12}",
-    "series_key": r"s[0-9a-f]{16}",
-    "pair_id": r"p[0-9a-f]{16}",
-    "unit": r"[sp][0-9a-f]{16}",
-}
+from radflow.records import read_table
 
 
 @dataclass(frozen=True)
@@ -155,8 +148,8 @@ class Plan:
         Columns ``case_id, series_key, image_key`` of every source to convert; ``image_key`` is
         the image an RTSTRUCT/SEG mask is built on ("" for other sources).
     pairs : pandas.DataFrame
-        The crawl's ``pairs.tsv`` (``pair_id, case_id, image_key, mask_key, image_status,
-        mask_status, ...``).
+        The crawl's pair plan ``crawl/pair_plan.tsv`` (``pair_id, case_id, image_key,
+        mask_key, image_status, mask_status, ...``).
     converted : Mapping[str, tuple[str, str]]
         ``series_key -> (case_id, image_key)`` of ``convert`` (its first row per key).
     pair_rows : Mapping[str, Mapping[str, str]]
@@ -179,7 +172,7 @@ def _stamp(path: str) -> tuple[str, int, int, int]:
     return os.path.abspath(path), st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def read_plan(series_tsv: str, pairs_tsv: str, scope: str) -> Plan:
+def read_plan(series_tsv: str, pair_plan_tsv: str, scope: str) -> Plan:
     """The crawl checkpoint's plan: which series are converted, which pairs and units exist.
 
     The tables are read and the plan derived once per process and version of the tables
@@ -189,12 +182,14 @@ def read_plan(series_tsv: str, pairs_tsv: str, scope: str) -> Plan:
 
     Parameters
     ----------
+    series_tsv, pair_plan_tsv
+        The crawl's ``series.tsv`` and ``pair_plan.tsv``.
     scope
         ``paired``: only sources used by a planned pair; ``all``: also every other ``ok`` image
         series. Either way only ``ok`` sources, and an RTSTRUCT/SEG mask only when its image is
         converted too (its masks are built on the image's grid).
     """
-    return _read_plan(_stamp(series_tsv), _stamp(pairs_tsv), scope)
+    return _read_plan(_stamp(series_tsv), _stamp(pair_plan_tsv), scope)
 
 
 @functools.lru_cache(maxsize=4)
@@ -204,8 +199,8 @@ def _read_plan(series_stamp: tuple[str, int, int, int], pairs_stamp: tuple[str, 
     if trace:
         with open(trace, "a", encoding="utf-8") as fh:
             fh.write(f"{os.getpid()}\t{series_stamp[0]}\t{pairs_stamp[0]}\t{scope}\n")
-    series = pd.read_csv(series_stamp[0], sep="\t", dtype=str, keep_default_na=False)
-    pairs = pd.read_csv(pairs_stamp[0], sep="\t", dtype=str, keep_default_na=False)
+    series = read_table(series_stamp[0])
+    pairs = read_table(pairs_stamp[0])
     ok = series[series["status"] == "ok"]
     dicom_mask = (ok["source"] == "dicom") & (ok["role"] == "mask")
     grids = pairs[(pairs["status"] == "ok") & pairs["mask_key"].isin(ok.loc[dicom_mask,
@@ -257,7 +252,7 @@ def pair_sidecars(plan: Plan, results: str, pair_id: str) -> dict[str, str]:
     are converted (an RTSTRUCT/SEG whose pair failed at crawl time is not)."""
     row = plan.pair_rows.get(pair_id)
     if row is None:
-        raise ConfigError(f"pair {pair_id} is not in the crawl's pairs.tsv")
+        raise ConfigError(f"pair {pair_id} is not in the crawl's pair_plan.tsv")
     inputs = {}
     if row["image_status"] == "ok" and row["image_key"] in plan.converted:
         inputs["image"] = sidecar_path(results, row["case_id"], row["image_key"])
@@ -273,7 +268,7 @@ def all_sidecars(plan: Plan, results: str) -> list[str]:
 
 
 def extract_units_of(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Extraction units of a ``pairs.tsv`` table: see :func:`extract_units`."""
+    """Extraction units of a pair plan table: see :func:`extract_units`."""
     units = pairs["image_key"].where(pairs["image_key"] != "", pairs["pair_id"])
     table = pd.DataFrame({"unit": units, "case_id": pairs["case_id"],
                           "pair_id": pairs["pair_id"]})
@@ -306,5 +301,5 @@ def unit_pair_ids(plan: Plan, unit: str) -> list[str]:
         No pair of the crawl's plan belongs to ``unit``.
     """
     if unit not in plan.units:
-        raise ConfigError(f"extraction unit {unit} is not in the crawl's pairs.tsv")
+        raise ConfigError(f"extraction unit {unit} is not in the crawl's pair_plan.tsv")
     return list(plan.units[unit][1])

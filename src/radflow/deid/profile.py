@@ -25,13 +25,14 @@ from __future__ import annotations
 import csv
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydicom.sr.codedict import codes
 
 from radflow.errors import ConfigError
+from radflow.settings import check_choices
 
 #: The PS3.15 edition the table transcribes (Basic Profile column; see data/README.md).
 STANDARD_EDITION = "2026c"
@@ -53,7 +54,7 @@ ACTION_CODES = frozenset({"D", "Z", "X", "K", "C", "U", "Z/D", "X/Z", "X/D", "X/
 COMPOUND_RESOLUTION = {"Z/D": "D", "X/D": "D", "X/Z/D": "D", "X/Z": "Z", "X/Z/U*": "U*"}
 
 DateHandling = Literal["shift", "full", "remove"]
-DATE_HANDLING: tuple[str, ...] = ("shift", "full", "remove")
+DATE_HANDLING: tuple[str, ...] = get_args(DateHandling)
 
 _CID_7050 = codes.cid7050
 #: CID 7050 code of the profile and of each option radflow can claim.
@@ -142,28 +143,17 @@ class DeidSettings:
     allow_burned_in: bool = False
 
     def __post_init__(self) -> None:
-        if self.dates not in DATE_HANDLING:
-            raise ConfigError(f"deid.dates must be one of {', '.join(DATE_HANDLING)}",
-                              reason="config")
+        """Checks and normalises once; built from the config by
+        :func:`radflow.settings.from_mapping` (section ``deid``)."""
+        check_choices(self, "deid")
         if not 1 <= self.max_date_shift_days <= 36500:
             raise ConfigError("deid.max_date_shift_days must be between 1 and 36500",
                               reason="config")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> DeidSettings:
-        """Build from a config mapping; an unknown key is an error (never silently ignored)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown de-identification setting(s): {', '.join(unknown)}",
-                              reason="config")
-        kwargs = dict(values)
-        if kwargs.get("safe_private") is not None:
-            kwargs["safe_private"] = tuple(
+        if self.safe_private is not None:  # hex strings ("2005", "0e") or integers
+            object.__setattr__(self, "safe_private", tuple(
                 (int(str(g), 16) if isinstance(g, str) else int(g),
                  int(str(e), 16) if isinstance(e, str) else int(e), str(c))
-                for g, e, c in kwargs["safe_private"])
-        return cls(**kwargs)
+                for g, e, c in self.safe_private))
 
     @property
     def enabled_columns(self) -> tuple[str, ...]:

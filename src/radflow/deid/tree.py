@@ -33,7 +33,7 @@ from radflow.deid.uids import replace_uid
 from radflow.dicom.headers import get_str, quiet_pydicom, read_dataset, read_header
 from radflow.errors import InputFileError
 from radflow.keys import case_id as make_case_id
-from radflow.keys import keyed_hash
+from radflow.keys import folder_key
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def series_output_dir(root: str | os.PathLike[str], key: bytes, case_id: str, se
             rel = None
         if rel is not None:
             for i in range(len(rel.parts)):
-                parts.append("f" + keyed_hash(key, "folder", "/".join(rel.parts[:i + 1]), 8))
+                parts.append(folder_key(key, "/".join(rel.parts[:i + 1])))
     return Path(root, case_id, *parts, series_key)
 
 

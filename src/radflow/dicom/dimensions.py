@@ -115,7 +115,7 @@ def private_b_value(ds: Dataset) -> float | None:
         if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
             value = value[0] if len(value) else None
         try:
-            number = float(value)  # type: ignore[arg-type]
+            number = float(value)
         except (TypeError, ValueError):
             continue
         if math.isfinite(number) and number >= 0:

@@ -58,7 +58,7 @@ class Grid:
                                reason="invalid-grid") from None
         if len(size) != 3 or len(spacing) != 3 or len(origin) != 3 or len(direction) != 9:
             raise PairingError("image grid record must be 3-D", reason="invalid-grid")
-        return cls(size, spacing, origin, direction)  # type: ignore[arg-type]
+        return cls(size, spacing, origin, direction)
 
     @classmethod
     def from_image(cls, image: sitk.Image) -> Grid:

@@ -4,8 +4,9 @@
   turn every way a file can fail into an :class:`~radflow.errors.InputFileError` with a
   closed-vocabulary reason (``empty-file``, ``not-dicom``, ``truncated``,
   ``unreadable-private-data``, ``missing-sop-class-uid``, ``unreadable``). A file read only in
-  part carries the SeriesInstanceUID of its partial header (:class:`PartialFileError`), so that it
-  fails its own series instead of vanishing from it.
+  part carries the SeriesInstanceUID of its partial header
+  (:class:`~radflow.errors.PartialFileError`), so that it fails its own series instead of
+  vanishing from it.
 * Non-conformant SpecificCharacterSet values are corrected on reading
   (:func:`radflow.dicom.charset.correct_charset`; :func:`charset_qc` tells what was done).
 * Small tolerant value getters: a malformed value yields ``None``, never an exception.
@@ -47,7 +48,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from radflow import text
 from radflow.dicom.charset import correct_charset
-from radflow.errors import InputFileError
+from radflow.errors import InputFileError, PartialFileError, TruncatedFileError
 
 logger = logging.getLogger(__name__)
 
@@ -56,22 +57,6 @@ _UNDEFINED_LENGTH = 0xFFFFFFFF
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR",
              b"UT", b"UV"}
 _RAW_STARTS = {b"\x02\x00", b"\x00\x02", b"\x08\x00", b"\x00\x08"}
-
-
-class PartialFileError(InputFileError):
-    """A file whose beginning could be read but not the rest; ``series_uid`` is what its partial
-    header says ("" when the header ends before it), so that the file fails its own series."""
-
-    def __init__(self, message: str, *, reason: str, series_uid: str = "") -> None:
-        super().__init__(message, reason=reason)
-        self.series_uid = series_uid
-
-
-class TruncatedFileError(PartialFileError):
-    """A file ends early (reason ``truncated``)."""
-
-    def __init__(self, message: str, *, series_uid: str = "") -> None:
-        super().__init__(message, reason="truncated", series_uid=series_uid)
 
 
 @contextmanager
@@ -103,10 +88,11 @@ def read_header(path: str | os.PathLike[str]) -> tuple[Dataset, bool]:
     Raises
     ------
     InputFileError
-        Reason ``empty-file``, ``not-dicom``, ``truncated`` (a :class:`TruncatedFileError`),
-        ``missing-sop-class-uid`` or ``unreadable`` (any other read error). The message names
-        no file (file names can hold patient names): callers add the file's position in its
-        series (:func:`radflow.dicom.naming.named`).
+        Reason ``empty-file``, ``not-dicom``, ``truncated``
+        (a :class:`~radflow.errors.TruncatedFileError`), ``missing-sop-class-uid`` or
+        ``unreadable`` (any other read error). The message names no file (file names can hold
+        patient names): callers add the file's position in its series
+        (:func:`radflow.dicom.naming.named`).
     """
     return _read(Path(path), pixels=False)
 
@@ -321,8 +307,6 @@ def number_of_frames(ds: Dataset) -> int:
 
 
 __all__ = [
-    "PartialFileError",
-    "TruncatedFileError",
     "charset_qc",
     "clean_text",
     "get_float",

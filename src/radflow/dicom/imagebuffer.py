@@ -20,7 +20,7 @@ import SimpleITK as sitk
 _PIXEL_IDS = {np.dtype(np.int16): sitk.sitkInt16, np.dtype(np.float32): sitk.sitkFloat32}
 
 
-def image_buffer(shape_zyx: tuple[int, int, int], dtype: np.dtype | type,
+def image_buffer(shape_zyx: tuple[int, ...], dtype: np.dtype | type,
                  spacing: Sequence[float], origin: Sequence[float],
                  direction: Sequence[float]) -> tuple[sitk.Image, np.ndarray]:
     """A new zero-filled 3-D image and a writable view of its voxels.
@@ -51,7 +51,7 @@ def image_buffer(shape_zyx: tuple[int, int, int], dtype: np.dtype | type,
     del view
     memory = (ctypes.c_char * nbytes).from_address(address)
     memory.image = image  # type: ignore[attr-defined]  # keeps the buffer's owner alive
-    return image, np.frombuffer(memory, dtype=view_dtype).reshape(shape)
+    return image, np.frombuffer(memoryview(memory), dtype=view_dtype).reshape(shape)
 
 
 __all__ = ["image_buffer"]

@@ -46,7 +46,6 @@ from pydicom.dataset import Dataset
 from radflow.dicom.charset import charset_warnings, decode_text_values
 from radflow.dicom.frames import frame_headers
 from radflow.dicom.headers import (
-    PartialFileError,
     charset_qc,
     clean_text,
     get_float,
@@ -61,7 +60,7 @@ from radflow.dicom.headers import (
 from radflow.dicom.records import FileInfo, SeriesRecord
 from radflow.dicom.series import build_records
 from radflow.dicom.sopclass import DICOMDIR_SOP_CLASS, is_image_sop_class
-from radflow.errors import DicomError, InputFileError
+from radflow.errors import DicomError, InputFileError, PartialFileError
 from radflow.settings import CrawlSettings
 
 logger = logging.getLogger(__name__)

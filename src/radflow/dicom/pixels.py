@@ -139,7 +139,8 @@ def decode_rgb(ds: Dataset, path: Path) -> np.ndarray:
     try:
         with quiet_pydicom(path):
             if tsyntax:
-                arr, meta = get_decoder(tsyntax).as_array(ds, as_rgb=False)
+                # pydicom annotates **kwargs as DecodeOptions instead of Unpack[DecodeOptions]
+                arr, meta = get_decoder(tsyntax).as_array(ds, as_rgb=False)  # type: ignore[arg-type]
                 space = str(meta.get("photometric_interpretation", ""))
             else:  # a raw data set without file meta: pydicom's own guess, converted to RGB
                 arr, space = ds.pixel_array, "RGB"

@@ -43,7 +43,7 @@ REASONS: dict[str, tuple[str, str, str]] = {
     "secondary-capture": (EXCLUDED, "crawl",
                           "Secondary Capture SOP class (unless crawl.include_derived: true)"),
     "too-few-slices": (FAILED, "crawl",
-                       "fewer slices than crawl.geometry.min_slices (not a volume)"),
+                       "fewer slices than geometry.min_slices (not a volume)"),
     "ambiguous-split": (EXCLUDED, "crawl",
                         "several images per position and no echo / b-value / time point / "
                         "acquisition split gives one image per position"),
@@ -92,12 +92,12 @@ REASONS: dict[str, tuple[str, str, str]] = {
                            "resolves these first: split, de-duplicated or conflicting-duplicates)"),
     "gantry-tilt": (FAILED, "crawl/convert",
                     "slices shifted in-plane (tilted gantry or sheared stack), with "
-                    "crawl.geometry.gantry_tilt: fail"),
+                    "geometry.gantry_tilt: fail"),
     "missing-slice": (FAILED, "crawl/convert",
                       "a gap of about k x the usual slice spacing (k >= 2): never interpolated"),
     "uneven-spacing": (FAILED, "crawl/convert",
-                       "slice gaps differ by more than crawl.geometry.slice_spacing_rtol, with "
-                       "crawl.geometry.uneven_spacing: fail"),
+                       "slice gaps differ by more than geometry.slice_spacing_rtol, with "
+                       "geometry.uneven_spacing: fail"),
     # --- pixel data (convert) -------------------------------------------------------------------
     "missing-decoder": (FAILED, "convert",
                         "compressed pixel data and no decoder installed (the message names the "
@@ -157,7 +157,7 @@ def is_known_status(status: str) -> bool:
     if status == "ok":
         return True
     match = _STATUS.match(status)
-    return bool(match) and reason_kind(match.group(2)) == match.group(1)
+    return match is not None and reason_kind(match.group(2)) == match.group(1)
 
 
 __all__ = ["EXCLUDED", "FAILED", "QC_WARNINGS", "REASONS", "is_known_status", "reason_kind"]

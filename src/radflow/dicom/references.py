@@ -13,7 +13,7 @@ a result decides, and its name is the pair's ``pairing_reason``:
    ContourImageSequence; SEG: ReferencedInstanceSequence and each frame's source images).
 3. ``frame-of-reference`` (fallback): the series with the object's FrameOfReferenceUID whose
    extent contains every contour point (SEG: every frame corner), restricted to the modalities in
-   ``pair.fallback_modalities`` (empty: any), when exactly one such series exists.
+   ``crawl.fallback_modalities`` (empty: any), when exactly one such series exists.
 4. ``common-folder`` (fallback): among the candidates of step 3 when there were several, else
    among all image series of the patient (same modality restriction), the series whose folder
    shares the longest path with the object's file.

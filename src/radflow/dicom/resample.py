@@ -1,6 +1,6 @@
 """Resampling a stack of parallel slices onto a regular orthogonal grid (opt-in policy).
 
-Used when ``crawl.geometry.gantry_tilt`` or ``crawl.geometry.uneven_spacing`` is ``resample``:
+Used when ``geometry.gantry_tilt`` or ``geometry.uneven_spacing`` is ``resample``:
 
 * **gantry tilt** (or any in-plane shift of the slices along the stack): each slice is shifted
   in-plane by its own offset from the first slice, measured from ImagePositionPatient, onto a grid

@@ -42,7 +42,7 @@ from skimage.draw import polygon
 from radflow.dicom.grid import Grid
 from radflow.dicom.headers import get_int, get_str
 from radflow.errors import DicomError, PairingError
-from radflow.settings import OUTSIDE_POLICIES
+from radflow.settings import OutsidePolicy
 from radflow.text import clean_text
 
 logger = logging.getLogger(__name__)
@@ -218,7 +218,7 @@ def _contour(item: Dataset, where: str) -> Contour:
     return Contour(kind, data.reshape(-1, 3), refs)
 
 
-def rasterise_roi(roi: RoiContours, grid: Grid, *, outside: str = "fail",
+def rasterise_roi(roi: RoiContours, grid: Grid, *, outside: OutsidePolicy = "fail",
                   name: str = "") -> Raster:
     """Rasterise one ROI on ``grid`` by the module's rule.
 
@@ -246,8 +246,6 @@ def rasterise_roi(roi: RoiContours, grid: Grid, *, outside: str = "fail",
     PairingError
         ``roi-outside-image`` (with ``outside="fail"``) or ``contour-not-in-slice-plane``.
     """
-    if outside not in OUTSIDE_POLICIES:
-        raise ValueError(f"outside must be one of {OUTSIDE_POLICIES}, got {outside!r}")
     nz, ny, nx = grid.shape
     raster = Raster(np.zeros(grid.shape, dtype=bool))
     for j, contour in enumerate(roi.contours):

@@ -39,7 +39,7 @@ from radflow.dicom.headers import get_floats, get_int, get_str, quiet_pydicom
 from radflow.dicom.naming import exception_detail
 from radflow.dicom.rtstruct import Raster
 from radflow.errors import DicomError, PairingError
-from radflow.settings import OUTSIDE_POLICIES
+from radflow.settings import OutsidePolicy
 from radflow.text import clean_text
 
 logger = logging.getLogger(__name__)
@@ -273,14 +273,12 @@ def iter_seg_masks(path: str | os.PathLike[str], grid: Grid, labels: Sequence[in
         yield label, raster
 
 
-def outside_problem(raster: Raster, policy: str, name: str) -> None:
+def outside_problem(raster: Raster, policy: OutsidePolicy, name: str) -> None:
     """Apply the ``rois.contours_outside_image`` policy to a SEG mask.
 
     Raises ``roi-outside-image`` with ``policy="fail"`` when voxels were outside the image; with
     ``"skip"`` the count is kept in the QC as ``voxels-outside-image-skipped``.
     """
-    if policy not in OUTSIDE_POLICIES:
-        raise ValueError(f"policy must be one of {OUTSIDE_POLICIES}, got {policy!r}")
     lost = raster.qc.pop("voxels-outside-image", 0)
     if not lost:
         return

@@ -20,7 +20,7 @@ import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian
 from skimage.measure import find_contours
 
 from radflow.dicom.grid import Grid
@@ -114,7 +114,7 @@ def write_rtstruct(path: str | Path, *, patient: Patient, study: Study, series_u
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sop_uid = derived_uid(series_uid, "rtstruct")
-    ds = _base_dataset(patient, study, RTSTRUCT_SOP_CLASS, sop_uid, ExplicitVRLittleEndian)
+    ds = _base_dataset(patient, study, UID(RTSTRUCT_SOP_CLASS), sop_uid, ExplicitVRLittleEndian)
     del ds.FrameOfReferenceUID  # not part of the RT Structure Set IOD
     for_uid = frame_of_reference_uid or study.frame_of_reference_uid
     ds.Modality = "RTSTRUCT"

@@ -25,11 +25,9 @@ import SimpleITK as sitk
 
 from radflow.errors import FilterError
 from radflow.filters.base import BOUNDARY_MODES, POOLINGS, check_choice, check_int
-from radflow.filters.laws import LawsSettings, laws_image
-from radflow.filters.log import LogSettings, log_image
-from radflow.filters.mean import MeanSettings, mean_image
-from radflow.filters.wavelet import WaveletSettings, wavelet_image
+from radflow.filters.registry import FILTERS as REGISTRY
 from radflow.io.nifti import read_image, write_nifti
+from radflow.settings import from_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -122,26 +120,32 @@ def _check_options(args: argparse.Namespace, name: str) -> None:
 
 
 def _settings(args: argparse.Namespace, name: str) -> tuple[object, Callable[..., sitk.Image]]:
-    """Build the settings object and pick the image function of filter ``name``."""
-    boundary = check_choice(args.boundary, BOUNDARY_MODES, "--boundary")
-    dims = "2d" if args.two_d else "3d"
+    """Build the settings object (through the one settings path,
+    :func:`radflow.settings.from_mapping`) and pick the image function of filter ``name``
+    (:data:`radflow.filters.registry.FILTERS`)."""
+    values: dict[str, object] = {"boundary": check_choice(args.boundary, BOUNDARY_MODES,
+                                                          "--boundary"),
+                                 "dimensions": "2d" if args.two_d else "3d"}
     if args.pooling is not None:
-        check_choice(args.pooling, POOLINGS, "--pooling")
+        values["pooling"] = check_choice(args.pooling, POOLINGS, "--pooling")
     if name == "mean":
-        return MeanSettings(_int(args.support, "--support", minimum=1, odd=True), boundary,
-                            dims), mean_image
-    if name == "log":
-        truncate = 4.0 if args.truncate is None else _float(args.truncate, "--truncate")
-        return LogSettings(_float(args.sigma_mm, "--sigma-mm"), truncate, boundary,
-                           dims), log_image
-    if name == "laws":
-        delta = (None if args.energy_delta is None
-                 else _int(args.energy_delta, "--energy-delta", minimum=0))
-        return LawsSettings(args.kernel, args.rotation_invariant, args.pooling or "max", delta,
-                            boundary, dims), laws_image
-    level = 1 if args.level is None else _int(args.level, "--level", minimum=1)
-    return WaveletSettings(args.wavelet, args.band, level, args.rotation_invariant,
-                           args.pooling or "mean", boundary, dims), wavelet_image
+        values["support"] = _int(args.support, "--support", minimum=1, odd=True)
+    elif name == "log":
+        values["sigma_mm"] = _float(args.sigma_mm, "--sigma-mm")
+        if args.truncate is not None:
+            values["truncate"] = _float(args.truncate, "--truncate")
+    elif name == "laws":
+        values["kernel"] = args.kernel
+        values["rotation_invariant"] = args.rotation_invariant
+        if args.energy_delta is not None:
+            values["energy_delta"] = _int(args.energy_delta, "--energy-delta", minimum=0)
+    else:
+        values.update(wavelet=args.wavelet, band=args.band,
+                      rotation_invariant=args.rotation_invariant)
+        if args.level is not None:
+            values["level"] = _int(args.level, "--level", minimum=1)
+    entry = REGISTRY[name]
+    return from_mapping(entry.settings, values, section="radflow filter"), entry.image
 
 
 def run(args: argparse.Namespace) -> int:

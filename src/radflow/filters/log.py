@@ -127,3 +127,13 @@ def log_image(image: sitk.Image, settings: LogSettings) -> sitk.Image:
     """LoG of a 3-D SimpleITK image (σ in mm via the image spacing); float64, same geometry."""
     spacing = voxel_spacing_zyx(image)
     return apply_to_image(image, lambda arr: log_filter(arr, settings, spacing))
+
+
+def log_feature_prefix(settings: LogSettings) -> str:
+    """Image-type name of a LoG response: ``ibsi-log-s<σ>mm[-2d]``, ``.`` written ``-``.
+
+    Examples: ``ibsi-log-s1-5mm`` (σ = 1.5 mm), ``ibsi-log-s3mm-2d``. The ``ibsi-`` part keeps it
+    apart from PyRadiomics' own ``log-sigma-...`` image type (a different discretisation).
+    """
+    sigma = f"{settings.sigma_mm:g}".replace(".", "-")
+    return f"ibsi-log-s{sigma}mm" + ("-2d" if settings.dimensions == "2d" else "")

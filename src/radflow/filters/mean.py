@@ -82,3 +82,11 @@ def mean_image(image: sitk.Image, settings: MeanSettings) -> sitk.Image:
     """Mean filter of a 3-D SimpleITK image; float64 result with the input's geometry."""
     warn_if_anisotropic(image, settings.dimensions, "mean filter")
     return apply_to_image(image, lambda arr: mean_filter(arr, settings))
+
+
+def mean_feature_prefix(settings: MeanSettings) -> str:
+    """Image-type name of a mean response: ``mean-s<M>[-2d]``, e.g. ``mean-s5``.
+
+    Features are named ``<prefix>_<class>_<feature>`` (``mean-s5_firstorder_Mean``).
+    """
+    return f"mean-s{settings.support}" + ("-2d" if settings.dimensions == "2d" else "")

@@ -168,3 +168,17 @@ def wavelet_image(image: sitk.Image, settings: WaveletSettings) -> sitk.Image:
     """Wavelet sub-band of a 3-D SimpleITK image; float64 result with the input's geometry."""
     warn_if_anisotropic(image, settings.dimensions, f"wavelet {settings.wavelet}")
     return apply_to_image(image, lambda arr: wavelet_filter(arr, settings))
+
+
+def wavelet_feature_prefix(settings: WaveletSettings) -> str:
+    """Image-type name of a wavelet sub-band: ``ibsi-wavelet-<name>-<band>-l<level>[-ri-<pool>]``.
+
+    Examples: ``ibsi-wavelet-haar-LLH-l1``, ``ibsi-wavelet-db3-HHH-l2-ri-mean`` (``.`` in a
+    wavelet name is written ``-``: ``bior1-3``). PyRadiomics reserves names starting with
+    ``wavelet`` for its own (decimated) wavelet image types, hence ``ibsi-``.
+    """
+    prefix = (f"ibsi-wavelet-{settings.wavelet.replace('.', '-')}-{settings.band}"
+              f"-l{settings.level}")
+    if settings.rotation_invariant:
+        prefix += f"-ri-{settings.pooling}"
+    return prefix

@@ -21,7 +21,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from isal import igzip
 
@@ -142,7 +142,7 @@ def gzip_bytes(data: bytes) -> bytes:
 
 
 @contextlib.contextmanager
-def atomic_gzip(dest: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+def atomic_gzip(dest: str | os.PathLike[str]) -> Iterator[io.BufferedIOBase]:
     """Yield a binary stream gzipped (as :func:`gzip_bytes`) into ``dest`` atomically.
 
     Data are compressed as they are written, so neither the raw nor the compressed bytes are

@@ -152,5 +152,5 @@ def _hash(arr: np.ndarray, spacing: tuple[float, ...], origin: tuple[float, ...]
     h.update(repr(arr.shape).encode())
     for values in (spacing, origin, direction):
         h.update(repr(tuple(round(float(v), 6) + 0.0 for v in values)).encode())
-    h.update(memoryview(arr).cast("B"))
+    h.update(arr.data.cast("B"))
     return h.hexdigest()

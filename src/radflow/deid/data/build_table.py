@@ -143,10 +143,10 @@ def main(argv: list[str]) -> None:
         safe = [r for r in csv.DictReader(fh) if r["IsInDICOMRetainSafePrivateTags"] == "True"]
     with (here / "ps3.15_e3.10-1_safe_private.csv").open("w", encoding="utf-8",
                                                           newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["group", "element", "private_creator", "vr", "vm", "meaning"])
+        rows_out = csv.writer(fh, lineterminator="\n")
+        rows_out.writerow(["group", "element", "private_creator", "vr", "vm", "meaning"])
         for r in sorted(safe, key=lambda r: (r["Group"], r["Private Creator"], r["Element"])):
-            writer.writerow([r["Group"].upper(), r["Element"].lower(), r["Private Creator"],
+            rows_out.writerow([r["Group"].upper(), r["Element"].lower(), r["Private Creator"],
                              r["VR"], r["VM"], r["Meaning"]])
     print(f"{len(rows)} rows of Table E.1-1, {len(safe)} safe private attributes")
 

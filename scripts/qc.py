@@ -1,0 +1,19 @@
+"""Rule qc: the run summary and the clinical join report (radflow.merge.run_qc)."""
+
+from radflow.logs import script_logging
+from radflow.merge import ClinicalInput, QcOutputs, run_qc
+from radflow.settings import MergeSettings, from_mapping
+
+with script_logging(snakemake.log[0]):
+    i, o, p = snakemake.input, snakemake.output, snakemake.params
+    run_qc(
+        feature_files=list(i.features),
+        status_files=list(i.statuses),
+        pairs_tsv=i.pairs,
+        series_tsv=i.series,
+        sidecars=list(i.sidecars),
+        clinical=ClinicalInput(next(iter(i.clinical), ""), p.clinical_id, p.clinical_sheet),
+        key_file=p.key_file,
+        settings=from_mapping(MergeSettings, p.settings, section="merge"),
+        out=QcOutputs(o.join_report, o.run_summary),
+    )
