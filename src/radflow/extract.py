@@ -28,7 +28,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from radflow.errors import ConfigError, ExtractionError, InputFileError
-from radflow.io.atomic import atomic_path, write_json
+from radflow.io.atomic import atomic_path
 from radflow.io.nifti import read_image, voxel_hash
 from radflow.radiomics_adapter import (
     ImageTypeSpec,
@@ -37,7 +37,7 @@ from radflow.radiomics_adapter import (
     params_hash,
     versions,
 )
-from radflow.records import read_pair_json
+from radflow.records import ExtractStatus, PairStatus, read_pair_json, write_extract_status
 
 if TYPE_CHECKING:  # pandas only for the table API; a job writes its rows with pyarrow alone
     import pandas as pd
@@ -331,9 +331,9 @@ def run_extract(pair_jsons: Sequence[str | Path], params_path: Path, out_parquet
     rows, statuses = extract_unit_rows(pairs, Path(params_path),
                                        extra_image_types=extra_image_types)
     write_rows(out_parquet, rows)
-    write_json(out_status, {"unit": unit, "n_pairs": len(pairs),
-                            "seconds": round(time.perf_counter() - start, 3),
-                            "pairs": statuses})
+    write_extract_status(out_status, ExtractStatus(
+        unit=unit, n_pairs=len(pairs), seconds=round(time.perf_counter() - start, 3),
+        pairs=[PairStatus(**status) for status in statuses]))
     logger.info("unit %s: %d pair(s), %d feature values", unit, len(pairs), len(rows))
 
 
