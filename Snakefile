@@ -1,13 +1,13 @@
 # radflow: DICOM cohort -> NIfTI -> image/mask pairs -> PyRadiomics features -> dataset.
 # This file only declares: config, paths, targets, and one rules/<stage>.smk per stage (the rule,
-# its script, its module in src/radflow and its results folder share the stage's name). Every
+# its script, its package in src/radflow and its results folder share the stage's name). Every
 # decision lives in src/radflow (see the README, "Development").
 import os
 
 import radflow
 from radflow import deidentify as rd
-from radflow import resources as rsc
-from radflow import workflow as rw
+from radflow import plan as rw
+from radflow.plan import resources as rsc
 from radflow.keys import KEY_PATTERNS
 from radflow.settings import check_retired_keys
 from snakemake.utils import min_version, validate

@@ -6,7 +6,7 @@ Not a test. Run from the repository root::
     .venv/bin/python bench/convert.py --slices 60 --pairs 5 --keep /tmp/bench-convert
 
 A synthetic CT series (int16 stored values, RescaleIntercept -1024, one uncompressed file per
-slice, written with :func:`radflow.dicom.synthetic.write_series`) is generated once: a body
+slice, written with :func:`radflow.demo.synthetic.write_series`) is generated once: a body
 ellipse of soft tissue with two lungs and a spine, smoothly varying along z, plus Gaussian noise
 (sd 12 HU) inside the body, so that gzip has realistic work (noise dominates the compressed size).
 
@@ -65,7 +65,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series
+from radflow.demo.synthetic import Patient, Study, derived_uid, write_series
 from radflow.io.nifti import read_image, voxel_hash
 
 RADFLOW_CODE = ("import sys; from radflow.convert import run_convert; "

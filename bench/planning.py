@@ -284,7 +284,7 @@ def planning_seconds(root: Path) -> tuple[float, int]:
     tuple of (float, int)
         Seconds and the number of jobs looked up.
     """
-    from radflow import workflow as rw
+    from radflow import plan as rw
 
     res, priv = root / "results" / COHORT, root / ".radflow" / "private" / COHORT
     tables = (str(res / "crawl" / "series.tsv"), str(res / "crawl" / "pair_plan.tsv"), "paired")

@@ -11,7 +11,7 @@ spherical lesion in an RTSTRUCT found by the crawl) and runs the real workflow o
 to 1 mm; the default Laws image type). Every ``convert_one``, ``pair_one``, ``extract_one`` and
 ``merge`` job writes a Snakemake ``benchmark:`` record (``results/<cohort>/benchmarks/``); the
 script prints, per job, the image size, what the job asked for (``mem_mb``, ``runtime``, as
-computed by :mod:`radflow.resources` and printed by Snakemake) and what the record measured
+computed by :mod:`radflow.plan.resources` and printed by Snakemake) and what the record measured
 (``max_rss``, wall seconds), with the ratios. A request below its measurement is flagged; the
 script then exits 1.
 """
@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from radflow.demo.synthetic import Patient, Study, derived_uid, write_series
+from radflow.demo.synthetic_masks import RoiSpec, contours_from_mask, write_rtstruct
 from radflow.dicom.grid import Grid
-from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series
-from radflow.dicom.synthetic_masks import RoiSpec, contours_from_mask, write_rtstruct
 
 REPO = Path(__file__).resolve().parents[1]
 SPACING = (0.75, 0.75, 1.0)

@@ -42,9 +42,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from radflow.demo.synthetic import Patient, Study, derived_uid, write_series
+from radflow.demo.synthetic_masks import RoiSpec, contours_from_mask, write_rtstruct
 from radflow.dicom.grid import Grid
-from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series
-from radflow.dicom.synthetic_masks import RoiSpec, contours_from_mask, write_rtstruct
 from radflow.io.atomic import write_json
 
 REPO = Path(__file__).resolve().parents[1]

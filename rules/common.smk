@@ -1,5 +1,5 @@
 # Input functions: the job lists that depend on a checkpoint's tables. Each is a thin call into
-# radflow.workflow / radflow.deidentify (where the decisions live); nothing else belongs here.
+# radflow.plan / radflow.deidentify (where the decisions live); nothing else belongs here.
 
 
 def plan():

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series
+from radflow.demo.synthetic import Patient, Study, derived_uid, write_series
 
 N, ROWS, COLS = 5, 32, 40          # J2K lossy needs >= 32 pixels per side
 SPACING = (0.8, 0.7, 2.5)          # x (column spacing), y (row spacing), z (mm)

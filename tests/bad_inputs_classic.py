@@ -11,8 +11,8 @@ import numpy as np
 import SimpleITK as sitk
 from bad_inputs_base import ORIGIN, SPACING, STORED, Case, study_of, uid
 
-from radflow.dicom.synthetic import MR_IMAGE_STORAGE, Patient
-from radflow.dicom.synthetic_classic import (
+from radflow.demo.synthetic import MR_IMAGE_STORAGE, Patient
+from radflow.demo.synthetic_classic import (
     FRAME_TIME,
     NM_IMAGE_STORAGE,
     SLICE_VECTOR,
@@ -20,7 +20,7 @@ from radflow.dicom.synthetic_classic import (
     write_classic_multiframe,
     write_colour_series,
 )
-from radflow.dicom.synthetic_multiframe import ENHANCED_MR_STORAGE
+from radflow.demo.synthetic_multiframe import ENHANCED_MR_STORAGE
 
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 #: PixelSpacing as DICOM stores it (row spacing, column spacing).

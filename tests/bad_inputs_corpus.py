@@ -48,7 +48,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from radflow.dicom.synthetic import Patient, derived_uid, write_series, write_text_report
+from radflow.demo.synthetic import Patient, derived_uid, write_series, write_text_report
 
 # --- several series, folders, duplicates -----------------------------------------------------
 

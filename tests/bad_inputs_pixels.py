@@ -37,8 +37,8 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from radflow.dicom.synthetic import Patient
-from radflow.dicom.synthetic_multiframe import recompress, write_enhanced, write_legacy_converted
+from radflow.demo.synthetic import Patient
+from radflow.demo.synthetic_multiframe import recompress, write_enhanced, write_legacy_converted
 
 # --- transfer syntaxes ---------------------------------------------------------------------------
 

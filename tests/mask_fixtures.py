@@ -11,8 +11,8 @@ import SimpleITK as sitk
 
 from radflow.convert import convert_source
 from radflow.crawl import CrawlResult
+from radflow.demo.synthetic import Patient, Study, derived_uid, write_series
 from radflow.dicom.grid import Grid
-from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series
 from radflow.io.atomic import write_json
 from radflow.pair import pair_one
 from radflow.settings import GeometrySettings, PairSettings

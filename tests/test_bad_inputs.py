@@ -31,12 +31,12 @@ from bad_inputs_corpus import (
 from pydicom.dataset import Dataset
 
 from radflow.crawl import crawl, write_crawl
+from radflow.demo.synthetic import Patient
 from radflow.dicom.colour import is_colour
 from radflow.dicom.headers import read_header
 from radflow.dicom.index import find_candidate_files, index_files
 from radflow.dicom.pixels import decode_pixels
 from radflow.dicom.reasons import QC_WARNINGS, REASONS, is_known_status, reason_kind
-from radflow.dicom.synthetic import Patient
 from radflow.dicom.volume import read_series
 from radflow.errors import RadflowError
 from radflow.keys import case_id

@@ -13,8 +13,8 @@ from mask_fixtures import STUDY as MASK_STUDY
 from mask_fixtures import index_points, square, write_ct
 
 from radflow.convert import convert_source, label_map, run_convert
-from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series
-from radflow.dicom.synthetic_masks import ContourSpec, RoiSpec, write_rtstruct
+from radflow.demo.synthetic import Patient, Study, derived_uid, write_series
+from radflow.demo.synthetic_masks import ContourSpec, RoiSpec, write_rtstruct
 from radflow.errors import PairingError
 from radflow.io.atomic import write_json
 from radflow.io.nifti import read_image, voxel_hash, write_nifti
@@ -165,7 +165,7 @@ def test_rtstruct_outside_policy_skip_and_missing_image(tmp_path) -> None:
 def test_excluded_reason_keeps_its_kind_and_writes_no_volume(tmp_path) -> None:
     """A reason of kind ``excluded`` (here a cine loop without patient coordinates) is recorded
     as ``excluded:<reason>``, not ``failed:``; the error names no file."""
-    from radflow.dicom.synthetic_classic import (
+    from radflow.demo.synthetic_classic import (
         FRAME_TIME,
         US_MULTIFRAME_STORAGE,
         write_classic_multiframe,

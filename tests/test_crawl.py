@@ -13,8 +13,8 @@ from mask_fixtures import STUDY as MASK_STUDY
 from mask_fixtures import index_points, square, write_ct
 
 from radflow.crawl import crawl, read_sheet, run_crawl
-from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series, write_text_report
-from radflow.dicom.synthetic_masks import ContourSpec, RoiSpec, write_rtstruct
+from radflow.demo.synthetic import Patient, Study, derived_uid, write_series, write_text_report
+from radflow.demo.synthetic_masks import ContourSpec, RoiSpec, write_rtstruct
 from radflow.errors import ConfigError
 from radflow.io.nifti import write_nifti
 from radflow.keys import case_id, series_key
@@ -241,7 +241,7 @@ def test_roi_rules_and_private_mask_sources(tmp_path) -> None:
 
 
 def test_plan_converts_dicom_masks_only_with_their_image(tmp_path) -> None:
-    from radflow.workflow import convert_inputs, read_plan
+    from radflow.plan import convert_inputs, read_plan
 
     series = pd.DataFrame([
         {"case_id": "c1", "series_key": "sI", "source": "dicom", "role": "image", "status": "ok"},

@@ -16,12 +16,11 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from radflow.deid import DeidSettings, deidentify_dataset
-from radflow.deid.dataset import DUMMY_TEXT
-from radflow.deid.dates import date_shift_days, shift_da
-from radflow.deid.profile import action_table, resolve
-from radflow.deid.uids import replace_uid
-from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series
+from radflow.deidentify.dataset import DUMMY_TEXT, deidentify_dataset
+from radflow.deidentify.dates import date_shift_days, shift_da
+from radflow.deidentify.profile import DeidSettings, action_table, resolve
+from radflow.deidentify.uids import replace_uid
+from radflow.demo.synthetic import Patient, Study, derived_uid, write_series
 from radflow.keys import case_id
 
 KEY = b"0123456789abcdef0123456789abcdef"

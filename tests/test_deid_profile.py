@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from radflow.deid.profile import (
+from radflow.deidentify.profile import (
     ACTION_CODES,
     COMPOUND_RESOLUTION,
     CURVE_DATA,

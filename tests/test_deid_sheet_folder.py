@@ -21,14 +21,14 @@ import SimpleITK as sitk
 from test_deid_dataset import PATIENTS, phi_hits, planted_terms, write_planted_series
 
 from radflow.crawl import Deidentified, crawl, deid_folder_sources, run_crawl
-from radflow.deid.uids import replace_uid
 from radflow.deidentify import run_deidentify, run_deidentify_one, unit_keys
-from radflow.dicom.synthetic import Study, derived_uid, write_series
+from radflow.deidentify.uids import replace_uid
+from radflow.demo.synthetic import Study, derived_uid, write_series
 from radflow.errors import ConfigError
 from radflow.io.nifti import write_nifti
 from radflow.keys import load_key, series_key
+from radflow.records.uid_map import read_uid_map
 from radflow.settings import CrawlSettings
-from radflow.uid_map import read_uid_map
 
 MUELLER, OBRIEN = PATIENTS[0], PATIENTS[3]
 ECHO_UID = derived_uid(OBRIEN.patient_id, "echoes")

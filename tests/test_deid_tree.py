@@ -18,21 +18,18 @@ import SimpleITK as sitk
 from test_deid_dataset import PATIENTS, phi_hits, planted_terms, write_planted_series
 
 from radflow.crawl import crawl
-from radflow.deid import (
-    DeidSettings,
-    SeriesResult,
+from radflow.deidentify.dates import date_shift_days, shift_dt
+from radflow.deidentify.log import (
     actions_table,
     collect_pseudonyms,
-    deid_units,
-    deidentify_series,
     merge_counts,
-    series_output_dir,
     series_table,
     write_actions_log,
     write_pseudonym_table,
 )
-from radflow.deid.dates import date_shift_days, shift_dt
-from radflow.deid.uids import replace_uid
+from radflow.deidentify.profile import DeidSettings
+from radflow.deidentify.tree import SeriesResult, deid_units, deidentify_series, series_output_dir
+from radflow.deidentify.uids import replace_uid
 from radflow.dicom.index import find_candidate_files, index_files
 from radflow.dicom.volume import read_series_volume
 from radflow.keys import case_id
@@ -299,10 +296,10 @@ def test_sts002_rtstructs_keep_rois_and_pair_like_the_source(sts002):
 def test_synthetic_masks_and_enhanced_mr_keep_references_and_voxels(tmp_path):
     from mask_fixtures import PATIENT, STUDY, index_points, square, write_ct
 
+    from radflow.demo.synthetic_masks import ContourSpec, RoiSpec, write_rtstruct, write_seg
+    from radflow.demo.synthetic_multiframe import write_enhanced
     from radflow.dicom.rtstruct import read_structure_set
     from radflow.dicom.seg import seg_masks
-    from radflow.dicom.synthetic_masks import ContourSpec, RoiSpec, write_rtstruct, write_seg
-    from radflow.dicom.synthetic_multiframe import write_enhanced
 
     source = tmp_path / "src"
     series = write_ct(source / "a" / "ct", "deid")

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from radflow.deid.clean import clean_descriptor, name_terms, value_terms
-from radflow.deid.dates import date_shift_days, shift_da, shift_date_value, shift_dt
-from radflow.deid.uids import is_valid_uid, replace_uid
+from radflow.deidentify.clean import clean_descriptor, name_terms, value_terms
+from radflow.deidentify.dates import date_shift_days, shift_da, shift_date_value, shift_dt
+from radflow.deidentify.uids import is_valid_uid, replace_uid
 
 KEY = b"0123456789abcdef0123456789abcdef"
 OTHER_KEY = b"fedcba9876543210fedcba9876543210"

@@ -23,8 +23,8 @@ from test_deid_dataset import PATIENTS, planted_terms, write_planted_series
 from workflow_helpers import encodings_of, find_planted, job_counts, snakemake
 
 from radflow.crawl import Deidentified, crawl, patient_case_id
-from radflow.deid.dataset import keyword_of
 from radflow.deidentify import deid_settings
+from radflow.deidentify.dataset import keyword_of
 from radflow.demo import make_demo_cohort
 from radflow.errors import ConfigError
 from radflow.keys import case_id, load_key

@@ -18,13 +18,13 @@ import SimpleITK as sitk
 from radiomics import imageoperations, shape
 
 from radflow.demo import MARKER, UNMATCHED_ID, DemoCohort, add_parser, make_demo_cohort
-from radflow.demo_masks import DICOM_MASK_PATIENTS
-from radflow.demo_phantom import PROFILES, analysed_grid, ellipsoid_mask, render
+from radflow.demo.masks import DICOM_MASK_PATIENTS
+from radflow.demo.phantom import PROFILES, analysed_grid, ellipsoid_mask, render
+from radflow.demo.synthetic import BASIC_TEXT_SR_STORAGE, CT_IMAGE_STORAGE
 from radflow.dicom.grid import Grid
 from radflow.dicom.headers import read_header
 from radflow.dicom.rtstruct import RTSTRUCT_SOP_CLASS, rasterise_roi, read_structure_set
 from radflow.dicom.seg import SEG_SOP_CLASS, seg_masks
-from radflow.dicom.synthetic import BASIC_TEXT_SR_STORAGE, CT_IMAGE_STORAGE
 from radflow.errors import ConfigError
 from radflow.io.nifti import read_image
 

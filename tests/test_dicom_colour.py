@@ -13,12 +13,12 @@ import SimpleITK as sitk
 from pydicom_corpus import pixel_datasets
 
 from radflow.convert import convert_source, run_convert
+from radflow.demo.synthetic import MR_IMAGE_STORAGE, Patient, Study, derived_uid, write_series
+from radflow.demo.synthetic_classic import write_colour_series
 from radflow.dicom.colour import RGB24, pixel_kind
 from radflow.dicom.headers import read_dataset
 from radflow.dicom.index import find_candidate_files, index_files
 from radflow.dicom.pixels import decode_rgb
-from radflow.dicom.synthetic import MR_IMAGE_STORAGE, Patient, Study, derived_uid, write_series
-from radflow.dicom.synthetic_classic import write_colour_series
 from radflow.dicom.volume import read_series
 from radflow.errors import DicomError, SeriesGeometryError
 from radflow.io.nifti import read_image, voxel_hash

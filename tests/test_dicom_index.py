@@ -11,10 +11,10 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
+from radflow.demo.synthetic import Patient, Study, derived_uid, write_series, write_text_report
 from radflow.dicom.headers import read_header
 from radflow.dicom.index import SeriesRecord, find_candidate_files, index_files
 from radflow.dicom.sopclass import is_image_sop_class, non_image_reason
-from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series, write_text_report
 from radflow.errors import InputFileError
 from radflow.settings import CrawlSettings, GeometrySettings
 

@@ -10,9 +10,8 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-from radflow.dicom.index import find_candidate_files, index_files
-from radflow.dicom.synthetic import Patient, Study, derived_uid
-from radflow.dicom.synthetic_classic import (
+from radflow.demo.synthetic import Patient, Study, derived_uid
+from radflow.demo.synthetic_classic import (
     FRAME_TIME,
     NM_IMAGE_STORAGE,
     SLICE_VECTOR,
@@ -20,7 +19,8 @@ from radflow.dicom.synthetic_classic import (
     XA_IMAGE_STORAGE,
     write_classic_multiframe,
 )
-from radflow.dicom.synthetic_multiframe import ENHANCED_MR_STORAGE
+from radflow.demo.synthetic_multiframe import ENHANCED_MR_STORAGE
+from radflow.dicom.index import find_candidate_files, index_files
 from radflow.dicom.volume import read_series
 from radflow.errors import DicomError
 from radflow.settings import CrawlSettings, GeometrySettings

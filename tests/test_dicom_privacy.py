@@ -20,10 +20,10 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import RLELossless
 
 from radflow.convert import convert_source
+from radflow.demo.synthetic import Patient, Study, derived_uid, write_series
+from radflow.demo.synthetic_classic import write_classic_multiframe
 from radflow.dicom.headers import read_header
 from radflow.dicom.index import find_candidate_files, index_files
-from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series
-from radflow.dicom.synthetic_classic import write_classic_multiframe
 from radflow.dicom.volume import read_series
 from radflow.errors import RadflowError
 from radflow.settings import CrawlSettings, GeometrySettings

@@ -9,8 +9,8 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
+from radflow.demo.synthetic import Patient, Study, derived_uid, write_series
 from radflow.dicom.sidecar import acquisition_sidecar
-from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series
 
 IDENTIFYING = {
     "PatientName": "Zebedee^Quux",

@@ -12,9 +12,9 @@ import SimpleITK as sitk
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 from pydicom_corpus import pixel_datasets
 
+from radflow.demo.synthetic import Patient, Study, derived_uid, write_series
 from radflow.dicom import pixels as pixels_module
 from radflow.dicom.pixels import decode_pixels
-from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series
 from radflow.dicom.volume import read_series_volume
 from radflow.errors import DicomError, InputFileError, SeriesGeometryError
 from radflow.settings import GeometrySettings

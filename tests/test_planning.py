@@ -1,6 +1,6 @@
 """Issue 11: the crawl's plan is read once per Snakemake process, never once per job.
 
-The input functions of the per-item rules call :func:`radflow.workflow.read_plan` for every job;
+The input functions of the per-item rules call :func:`radflow.plan.read_plan` for every job;
 it must read the tables only when they change (memoised on path, inode, size and modification
 time), and answer each job from dict indexes that agree with the tables.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from radflow import workflow as rw
+from radflow import plan as rw
 from radflow.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]

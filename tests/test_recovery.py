@@ -31,7 +31,7 @@ import SimpleITK as sitk
 import yaml
 from workflow_helpers import REPO, snakemake
 
-from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series
+from radflow.demo.synthetic import Patient, Study, derived_uid, write_series
 from radflow.io.nifti import write_nifti
 
 pytestmark = pytest.mark.slow

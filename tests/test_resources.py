@@ -1,4 +1,4 @@
-"""Memory and run-time requests of the per-item rules (radflow.resources)."""
+"""Memory and run-time requests of the per-item rules (radflow.plan.resources)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from radflow import resources as rsc
+from radflow.plan import resources as rsc
 
 CROPPING_PARAMS = ("setting: {resampledPixelSpacing: [1, 1, 1], padDistance: 10}\n"
                    "imageType: {Original: {}, LoG: {sigma: [1.0]}, Wavelet: {}}\n")
@@ -61,7 +61,7 @@ def test_runtime_request(model_s, floor, expected) -> None:
 
 
 # (model, voxels, measured peak MB, measured wall s): the measurements the models are fitted to
-# (see radflow.resources). A request must cover the measurement and not waste more than 3x.
+# (see radflow.plan.resources). A request must cover the measurement and not waste more than 3x.
 MEASURED = [
     (rsc.CONVERT, 512 * 512 * 300, 1560, 42),
     (rsc.EXTRACT_CROPPED, 64 * 64 * 36, 300, 2),

@@ -20,9 +20,9 @@ from mask_fixtures import (
 
 from radflow.convert import convert_source
 from radflow.crawl import crawl
+from radflow.demo.synthetic_masks import ContourSpec, RoiSpec, contours_from_mask, write_rtstruct
 from radflow.dicom.grid import Grid
 from radflow.dicom.rtstruct import Contour, RoiContours, rasterise_roi, read_structure_set
-from radflow.dicom.synthetic_masks import ContourSpec, RoiSpec, contours_from_mask, write_rtstruct
 from radflow.errors import DicomError, PairingError
 from radflow.io.atomic import write_json
 from radflow.io.nifti import read_image

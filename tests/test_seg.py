@@ -11,10 +11,10 @@ import pytest
 from mask_fixtures import write_ct
 
 from radflow.crawl import crawl
+from radflow.demo.synthetic_masks import write_seg
 from radflow.dicom.grid import Grid
 from radflow.dicom.headers import read_header
 from radflow.dicom.seg import outside_problem, read_seg_header, seg_masks
-from radflow.dicom.synthetic_masks import write_seg
 from radflow.dicom.volume import read_series
 from radflow.errors import DicomError, PairingError
 from radflow.settings import CrawlSettings, GeometrySettings

@@ -43,7 +43,7 @@ import yaml
 from workflow_helpers import REPO, job_counts, snakemake
 
 from radflow.demo import make_demo_cohort
-from radflow.workflow import extract_units, read_plan
+from radflow.plan import extract_units, read_plan
 
 pytestmark = [
     pytest.mark.slow,

@@ -332,8 +332,8 @@ def test_dicom_masks_without_a_sheet(tmp_path) -> None:
     import numpy as np
     from mask_fixtures import PATIENT, STUDY, index_points, square, write_ct
 
-    from radflow.dicom.synthetic import Patient, Study, derived_uid
-    from radflow.dicom.synthetic_masks import ContourSpec, RoiSpec, write_rtstruct, write_seg
+    from radflow.demo.synthetic import Patient, Study, derived_uid
+    from radflow.demo.synthetic_masks import ContourSpec, RoiSpec, write_rtstruct, write_seg
 
     root = tmp_path / "dicom"
     ct = write_ct(root / "a" / "ct", "wf-a", shape=(8, 24, 24), spacing=(1.0, 1.0, 2.0))

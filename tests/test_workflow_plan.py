@@ -1,4 +1,4 @@
-"""radflow.workflow helpers the Snakefile calls: extraction units and the lazy tree fingerprint."""
+"""radflow.plan helpers the Snakefile calls: extraction units and the lazy tree fingerprint."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import pandas as pd
 import pytest
 
-from radflow import workflow as rw
+from radflow import plan as rw
 from radflow.errors import ConfigError
 
 
@@ -61,7 +61,7 @@ def test_tree_fingerprint_is_computed_only_when_asked_and_once(tmp_path, monkeyp
         walks.append(str(top))
         return real_walk(top, *args, **kwargs)
 
-    monkeypatch.setattr(rw.os, "walk", counting_walk)
+    monkeypatch.setattr(os, "walk", counting_walk)
     param = rw.tree_fingerprint_param(str(tmp_path))
     assert walks == [], "parsing the Snakefile must not walk the DICOM tree"
     value = param(None)

@@ -1,134 +1,20 @@
-"""Helpers the Snakefile calls: path resolution, the crawl plan, and target lists.
-
-The Snakefile only declares rules; every decision it needs (which series to convert, which pairs
-exist, where a file is) comes from here, computed from the validated config and the crawl
-checkpoint's tables.
+"""The job lists the Snakefile's input functions need: the crawl checkpoint's plan (which series
+are converted, which pairs and extraction units exist), read once per process, and the files
+each job reads.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 import pandas as pd
 
 from radflow.errors import ConfigError
-from radflow.keys import resolve_key_file
 from radflow.records import read_table
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Resolved locations of one cohort's inputs and outputs (all as strings for Snakemake)."""
-
-    dicom_root: str
-    sheet: str
-    clinical: str
-    key_file: str
-    pyradiomics_params: str
-    results: str
-    private: str
-
-
-def _resolve_input(value: str, basedir: Path) -> str:
-    if not value:
-        return ""
-    path = Path(value).expanduser()
-    return str(path if path.is_absolute() else (basedir / path).resolve())
-
-
-def resolve_paths(config: dict[str, Any], basedir: str | os.PathLike[str]) -> Paths:
-    """Resolve the config's paths: inputs against the repository root, outputs against the cwd.
-
-    Raises
-    ------
-    ConfigError
-        When neither ``dicom_root`` nor ``sheet`` is given (or ``deidentify`` without
-        ``dicom_root``), an input does not exist, or ``private_dir`` lies inside
-        ``results_dir``.
-    """
-    basedir = Path(basedir)
-    paths = Paths(
-        dicom_root=_resolve_input(config["dicom_root"], basedir),
-        sheet=_resolve_input(config["sheet"], basedir),
-        clinical=_resolve_input(config["clinical"], basedir),
-        key_file=str(resolve_key_file(_resolve_input(config["key_file"], basedir) or None)),
-        pyradiomics_params=_resolve_input(config["extract"]["params"], basedir),
-        results=f"{config['results_dir'].rstrip('/')}/{config['cohort']}",
-        private=f"{config['private_dir'].rstrip('/')}/{config['cohort']}",
-    )
-    if not paths.dicom_root and not paths.sheet:
-        raise ConfigError("no input: set dicom_root (a DICOM folder tree) and/or sheet "
-                          "(a cohort sheet), e.g. --config dicom_root=/data/dicom")
-    if deidentify_on(config) and not paths.dicom_root:
-        raise ConfigError("deidentify=true needs dicom_root (the DICOM tree to de-identify)")
-    checks = [("dicom_root", paths.dicom_root, Path.is_dir), ("sheet", paths.sheet, Path.is_file),
-              ("clinical", paths.clinical, Path.is_file),
-              ("extract.params", paths.pyradiomics_params, Path.is_file)]
-    for name, value, test in checks:
-        if value and not test(Path(value)):
-            raise ConfigError(f"{name}: {value} does not exist or is not a "
-                              f"{'folder' if test is Path.is_dir else 'file'}")
-    results_root = Path(config["results_dir"]).resolve()
-    private_root = Path(config["private_dir"]).resolve()
-    if private_root == results_root or results_root in private_root.parents:
-        raise ConfigError(f"private_dir ({config['private_dir']}) must not lie inside "
-                          f"results_dir ({config['results_dir']}): it holds source paths")
-    return paths
-
-
-def deidentify_on(config: dict[str, Any]) -> bool:
-    """The ``deidentify`` switch (``--config deidentify=true`` arrives as the string "true")."""
-    return config.get("deidentify") in (True, "true")
-
-
-def folder_of(files: str | list[str]) -> str:
-    """The folder of a file (or of the first of a list): the de-identified tree's root from the
-    crawl's ``actions.tsv`` input, so that the root is not a hard-coded param."""
-    return os.path.dirname(files if isinstance(files, str) else files[0])
-
-
-def tree_fingerprint(root: str) -> str:
-    """Hash of the relative names, sizes and modification times of every file below ``root``.
-
-    Used as a Snakemake param of the crawl so that adding, removing or replacing files re-runs
-    the crawl (and, through write-if-changed manifests, only the jobs of what changed).
-    """
-    if not root:
-        return ""
-    h = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            full = os.path.join(dirpath, name)
-            try:
-                st = os.stat(full)
-            except OSError:
-                continue
-            h.update(f"{os.path.relpath(full, root)}\0{st.st_size}\0{st.st_mtime_ns}\n"
-                     .encode("utf-8", "surrogateescape"))
-    return h.hexdigest()[:16]
-
-
-def tree_fingerprint_param(root: str) -> Callable[[Any], str]:
-    """The crawl's ``dicom_tree`` param: :func:`tree_fingerprint` computed when Snakemake first
-    asks for it (a crawl job is in the DAG) and then remembered.
-
-    The Snakefile is parsed again inside every cluster job; a plain value would walk the whole
-    DICOM tree there each time (about 30 s per job at 900,000 files).
-    """
-    @functools.cache
-    def fingerprint() -> str:
-        return tree_fingerprint(root)
-
-    return lambda wildcards: fingerprint()
-
 
 #: Set to a file name: every actual read of the crawl's tables by :func:`read_plan` appends one
 #: line to it (process id and table paths), so that a test can count plan reads per dry run.

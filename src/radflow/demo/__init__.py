@@ -16,9 +16,9 @@ Every patient has an axis-aligned ellipsoidal "tumour" (label 1; some patients a
 "node", label 2) centred on a voxel centre, with semi-axes chosen so that the voxelised mask and
 PyRadiomics' ``shape`` features ``VoxelVolume``, ``MeshVolume`` and ``Maximum3DDiameter`` are
 within 1.2 % of the analytic volume 4/3*pi*a*b*c and diameter 2*max(a, b, c), on the native grid
-and after PyRadiomics' resampling to 1 mm (see :data:`radflow.demo_phantom.PROFILES`; checked
+and after PyRadiomics' resampling to 1 mm (see :data:`radflow.demo.phantom.PROFILES`; checked
 with a 2 % tolerance in ``tests/test_demo.py``). Besides the ``n_patients`` patients of the
-cohort sheet, two more patients (:data:`radflow.demo_masks.DICOM_MASK_PATIENTS`) keep their
+cohort sheet, two more patients (:data:`radflow.demo.masks.DICOM_MASK_PATIENTS`) keep their
 regions as a DICOM RTSTRUCT and a DICOM SEG in the DICOM tree, not in the sheet: the crawl finds
 and pairs them by reference. The identifying values written into the DICOM
 headers and folder names are returned as :attr:`DemoCohort.planted_phi`, so tests can check that
@@ -39,9 +39,9 @@ import numpy as np
 import pandas as pd
 from pydicom.dataset import Dataset
 
-from radflow.demo_folder import MARKER, check_out_dir, sync_folder
-from radflow.demo_masks import DICOM_MASK_PATIENTS, write_dicom_mask
-from radflow.demo_phantom import (
+from radflow.demo.folder import MARKER, check_out_dir, sync_folder
+from radflow.demo.masks import DICOM_MASK_PATIENTS, write_dicom_mask
+from radflow.demo.phantom import (
     NODE_LABEL,
     PROFILES,
     Grid,
@@ -53,7 +53,7 @@ from radflow.demo_phantom import (
     render,
     stored_values,
 )
-from radflow.dicom.synthetic import Patient, Study, derived_uid, write_series, write_text_report
+from radflow.demo.synthetic import Patient, Study, derived_uid, write_series, write_text_report
 from radflow.errors import ConfigError
 from radflow.io.atomic import write_bytes_if_changed, write_csv, write_json, write_text, write_tsv
 from radflow.io.nifti import write_nifti

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from radflow.deid.burned_in import burned_in_reason
-from radflow.deid.dataset import deidentify_dataset
-from radflow.deid.profile import DeidSettings
-from radflow.deid.uids import replace_uid
+from radflow.deidentify.burned_in import burned_in_reason
+from radflow.deidentify.dataset import deidentify_dataset
+from radflow.deidentify.profile import DeidSettings
+from radflow.deidentify.uids import replace_uid
 from radflow.dicom.headers import get_str, quiet_pydicom, read_dataset, read_header
 from radflow.errors import InputFileError
 from radflow.keys import case_id as make_case_id
@@ -37,7 +37,7 @@ from radflow.keys import folder_key
 
 logger = logging.getLogger(__name__)
 
-#: Source kinds (radflow.crawl.Source.kind) that are DICOM objects.
+#: Source kinds (radflow.records.Source.kind) that are DICOM objects.
 DICOM_KINDS = frozenset({"dicom", "rtstruct", "seg"})
 
 
@@ -55,7 +55,7 @@ class SeriesResult:
     n_files
         Files written.
     counts
-        ``(tag, action) -> n`` over all files (see :mod:`radflow.deid.dataset`).
+        ``(tag, action) -> n`` over all files (see :mod:`radflow.deidentify.dataset`).
     """
 
     case_id: str

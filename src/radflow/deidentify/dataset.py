@@ -1,15 +1,15 @@
 """Apply the action table to one pydicom data set (:func:`deidentify_dataset`).
 
 Every element, at every sequence depth, gets the action Table E.1-1 gives it under the settings
-(:func:`radflow.deid.profile.resolve`):
+(:func:`radflow.deidentify.profile.resolve`):
 
 * ``X`` removed; ``Z`` emptied (sequences: no items); ``D`` a dummy of its value representation
   (UIDs: the keyed replacement; sequences and binary values, which have no dummy, are emptied
   and counted as ``Z``); ``K`` kept (sequences: their items are
-  processed); ``U`` every UID replaced by :func:`radflow.deid.uids.replace_uid`; ``U*`` (the
+  processed); ``U`` every UID replaced by :func:`radflow.deidentify.uids.replace_uid`; ``U*`` (the
   ``X/Z/U*`` reference sequences) kept with their items processed, so their UIDs are replaced;
 * ``C`` by the option that asks for it: dates shifted (Modified Dates), descriptors cleaned
-  (:mod:`radflow.deid.clean`), safe private attributes kept; any other ``C`` falls back to the
+  (:mod:`radflow.deidentify.clean`), safe private attributes kept; any other ``C`` falls back to the
   Basic Profile action.
 * Attributes the table does not list are kept (PS3.15 E.1), except dates (DA, DT), which follow
   the date option like listed dates, so that no unshifted date sits beside shifted ones. Group
@@ -41,9 +41,9 @@ from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
 
 from radflow import __version__
-from radflow.deid.clean import CLEANED_DESCRIPTORS, TEXT_VRS, clean_descriptor, value_terms
-from radflow.deid.dates import date_shift_days, shift_date_value
-from radflow.deid.profile import (
+from radflow.deidentify.clean import CLEANED_DESCRIPTORS, TEXT_VRS, clean_descriptor, value_terms
+from radflow.deidentify.dates import date_shift_days, shift_date_value
+from radflow.deidentify.profile import (
     COMPOUND_RESOLUTION,
     PRIVATE_ATTRIBUTES,
     STANDARD_EDITION,
@@ -55,7 +55,7 @@ from radflow.deid.profile import (
     standard_safe_private,
     table_key,
 )
-from radflow.deid.uids import replace_uid
+from radflow.deidentify.uids import replace_uid
 from radflow.dicom.headers import quiet_pydicom
 
 logger = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def deidentify_dataset(ds: Dataset, settings: DeidSettings, key: bytes,
 
 def identifying_terms(ds: Dataset, settings: DeidSettings) -> list[str]:
     """The text values ``settings`` remove or replace anywhere in ``ds``, as terms to cut from
-    retained descriptors (:func:`radflow.deid.clean.value_terms`)."""
+    retained descriptors (:func:`radflow.deidentify.clean.value_terms`)."""
     terms: list[str] = []
     with quiet_pydicom():
         for elem in _walk(ds):

@@ -2,7 +2,7 @@
 
 These two patients are not in the demo's cohort sheet: the crawl finds their masks in the DICOM
 tree and pairs them with the analysed series by reference. The RTSTRUCT traces the voxel label map
-(:func:`radflow.dicom.synthetic_masks.contours_from_mask`) and also holds a point ROI that the crawl
+(:func:`radflow.demo.synthetic_masks.contours_from_mask`) and also holds a point ROI that the crawl
 must exclude (``excluded:point-roi``); the SEG stores the label map as a BINARY segmentation.
 Both rasterise back to exactly the label map, so the demo's geometry truth holds for them too.
 """
@@ -14,16 +14,16 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-from radflow.demo_phantom import NODE_LABEL, Grid
-from radflow.dicom.grid import Grid as VoxelGrid
-from radflow.dicom.synthetic import Patient, Study, derived_uid
-from radflow.dicom.synthetic_masks import (
+from radflow.demo.phantom import NODE_LABEL, Grid
+from radflow.demo.synthetic import Patient, Study, derived_uid
+from radflow.demo.synthetic_masks import (
     ContourSpec,
     RoiSpec,
     contours_from_mask,
     write_rtstruct,
     write_seg,
 )
+from radflow.dicom.grid import Grid as VoxelGrid
 
 #: Demo patient index -> kind of DICOM mask. Fixed indices (not counted in ``n_patients``), so
 #: these patients are the same whatever the cohort size.

@@ -10,7 +10,7 @@ This is the workflow's only checkpoint. It reads DICOM headers only and writes
     The pair plan: the planned image x mask x label pairs (the pair stage's ``pair/pairs.tsv``
     holds the pairs it built): from the cohort sheet, and one per ROI / segment of
     every DICOM RTSTRUCT and SEG, linked to its image series by reference or fallback
-    (:mod:`radflow.crawl_masks`; ``pairing_reason`` says how).
+    (:mod:`radflow.crawl.masks`; ``pairing_reason`` says how).
 ``<results>/crawl/rois.tsv``
     One row per ROI / segment of every DICOM mask object, with its name decision
     (:mod:`radflow.rois`).
@@ -33,16 +33,8 @@ from typing import Any
 import pandas as pd
 
 from radflow import records
-from radflow.crawl_masks import plan_dicom_masks
-from radflow.crawl_records import (
-    INT_COLUMNS,
-    PAIR_COLUMNS,
-    SERIES_COLUMNS,
-    Deidentified,
-    Source,
-    patient_case_id,
-)
-from radflow.crawl_sheet import (
+from radflow.crawl.masks import plan_dicom_masks
+from radflow.crawl.sheet import (
     check_deid_folders,
     deid_folder_sources,
     located_files,
@@ -50,16 +42,24 @@ from radflow.crawl_sheet import (
     read_sheet,
     resolve_sheet_path,
 )
+from radflow.crawl.table import (
+    INT_COLUMNS,
+    PAIR_COLUMNS,
+    SERIES_COLUMNS,
+    Deidentified,
+    Source,
+    patient_case_id,
+)
 from radflow.dicom.index import SeriesRecord, find_candidate_files, index_files
 from radflow.dicom.references import mask_kind
 from radflow.io.atomic import write_tsv
 from radflow.keys import load_key, study_key, volume_key
 from radflow.keys import pair_id as make_pair_id
 from radflow.records import write_pair_plan, write_source
+from radflow.records.uid_map import read_uid_map
 from radflow.rois import ROI_COLUMNS, check_rules
 from radflow.settings import CrawlSettings, RoiSettings
 from radflow.text import clean_text
-from radflow.uid_map import read_uid_map
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,20 @@ Rules (see the Snakefile and the README, "Privacy"):
 ``deidentify`` (target, :func:`run_deidentify`)
     ``<results>/deid/actions.tsv`` (tag, keyword, action, count), ``<results>/deid/series.tsv``
     (status per series), the private pseudonym table ``<private>/pseudonyms.tsv`` and the
-    private UID/source map ``<private>/deid/uid_map.tsv`` (:mod:`radflow.uid_map`).
+    private UID/source map ``<private>/deid/uid_map.tsv`` (:mod:`radflow.records.uid_map`).
 
 The main ``crawl`` then reads ``<results>/deid`` with
 :class:`radflow.crawl.Deidentified` (PatientID = ``case_id`` passes through unchanged), and the
 cohort sheet's source references through the UID/source map.
+
+The library behind the rules, by PS3.15 Annex E (Basic Application Level Confidentiality Profile
+with options), keyed so that pseudonyms, UIDs and date shifts are consistent:
+:mod:`~radflow.deidentify.profile` (the standard's action table, :class:`DeidSettings`),
+:mod:`~radflow.deidentify.uids` (keyed UID replacement), :mod:`~radflow.deidentify.dates`
+(per-patient date shift), :mod:`~radflow.deidentify.clean` (Clean Descriptors),
+:mod:`~radflow.deidentify.burned_in`, :mod:`~radflow.deidentify.dataset` (one data set),
+:mod:`~radflow.deidentify.tree` (one series into a folder), :mod:`~radflow.deidentify.log`
+(``actions.tsv`` and the private pseudonym table).
 """
 
 from __future__ import annotations
@@ -30,26 +39,23 @@ from typing import Any
 
 import pandas as pd
 
-from radflow.deid import (
-    DeidSettings,
-    SeriesResult,
+from radflow.deidentify.log import (
     collect_pseudonyms,
-    deid_units,
-    deidentify_series,
     merge_counts,
-    series_output_dir,
     series_table,
     write_actions_log,
     write_pseudonym_table,
 )
-from radflow.deid.uids import replace_uid
+from radflow.deidentify.profile import DeidSettings
+from radflow.deidentify.tree import SeriesResult, deid_units, deidentify_series, series_output_dir
+from radflow.deidentify.uids import replace_uid
 from radflow.dicom.headers import get_str, read_header
 from radflow.errors import InputFileError
 from radflow.io.atomic import write_json, write_tsv
 from radflow.keys import load_key
 from radflow.records import read_source, read_table
+from radflow.records.uid_map import UidMapEntry, write_uid_map
 from radflow.settings import from_mapping
-from radflow.uid_map import UidMapEntry, write_uid_map
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +66,7 @@ def deid_settings(values: Mapping[str, Any] | None) -> DeidSettings:
 
 
 def unit_keys(series_tsv: str | Path, sources_dir: str | Path) -> list[str]:
-    """Series keys to de-identify: :func:`radflow.deid.deid_units` of the crawl's current
+    """Series keys to de-identify: :func:`radflow.deidentify.deid_units` of the crawl's current
     source records (files left by earlier crawls are ignored)."""
     series = read_table(series_tsv)
     records = []

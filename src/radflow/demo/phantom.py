@@ -2,7 +2,7 @@
 
 Everything here is pure computation: grids, label maps and Hounsfield-unit volumes, all derived
 from the same few parameters that :mod:`radflow.demo` hands to
-:func:`radflow.dicom.synthetic.write_series`, so masks need not be read back from DICOM.
+:func:`radflow.demo.synthetic.write_series`, so masks need not be read back from DICOM.
 
 Volumes are indexed ``[k, j, i]`` (slice, row, column) in *slice-normal order*: ``k = 0`` is the
 slice at :attr:`Grid.origin`, further slices follow the normal ``row x column``. Directions are

@@ -3,7 +3,7 @@
 A row names its image by ``series:<SeriesInstanceUID>``, by a DICOM folder (the one image series
 whose files all lie in it), or by an image file (NIfTI/NRRD/...); its mask is an image file. On a
 tree radflow de-identified itself, the row's source references are translated through the
-de-identification stage's UID/source map (:mod:`radflow.uid_map`): ``series:<UID>`` to the
+de-identification stage's UID/source map (:mod:`radflow.records.uid_map`): ``series:<UID>`` to the
 de-identified UID, a folder to the de-identified series made from its files
 (:func:`deid_folder_sources`).
 """
@@ -19,7 +19,7 @@ import jsonschema
 import pandas as pd
 import yaml
 
-from radflow.crawl_records import (
+from radflow.crawl.table import (
     IMAGE_FILE_SUFFIXES,
     SERIES_COLUMNS,
     SHEET_SCHEMA,
@@ -32,8 +32,8 @@ from radflow.errors import ConfigError, InputFileError
 from radflow.keys import case_id as make_case_id
 from radflow.keys import pair_id as make_pair_id
 from radflow.keys import volume_key
+from radflow.records.uid_map import UidMap
 from radflow.text import clean_text
-from radflow.uid_map import UidMap
 
 
 def read_sheet(path: Path) -> list[dict[str, Any]]:
@@ -83,7 +83,7 @@ def read_sheet(path: Path) -> list[dict[str, Any]]:
 
 def _schema_text(name: str) -> str:
     # The schemas live in the repository's config/schema (radflow is installed editable).
-    return (Path(__file__).resolve().parents[2] / "config" / "schema" / name).read_text("utf-8")
+    return (Path(__file__).resolve().parents[3] / "config" / "schema" / name).read_text("utf-8")
 
 
 def resolve_sheet_path(value: str, sheet_dir: Path) -> Path:
@@ -131,7 +131,7 @@ def plan_sheet_row(row: dict[str, Any], key: bytes, sheet_dir: Path,
     located
         :func:`located_files` of ``by_uid``, computed once per crawl (only read for folder rows).
     uid_map
-        The de-identification's UID/source map (:func:`radflow.uid_map.read_uid_map`), when
+        The de-identification's UID/source map (:func:`radflow.records.uid_map.read_uid_map`), when
         ``deidentified`` has one.
     """
     subject = row["subject"]
@@ -221,7 +221,7 @@ def deid_folder_sources(files: Sequence[str | os.PathLike[str]], uid_map: UidMap
     """The source files that the de-identified ``files`` were made from (resolved paths).
 
     Each de-identified series lies in a folder named after its source ``series_key``
-    (:func:`radflow.deid.series_output_dir`), whose source files the UID/source map lists. A
+    (:func:`radflow.deidentify.series_output_dir`), whose source files the UID/source map lists. A
     volume that the crawl of the de-identified tree puts together from several such folders
     (single-frame splits) gets the union. None when a folder is not in the map.
     """

@@ -23,9 +23,9 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import UID, ExplicitVRLittleEndian
 from skimage.measure import find_contours
 
+from radflow.demo.synthetic import Patient, Study, _base_dataset, derived_uid
 from radflow.dicom.grid import Grid
 from radflow.dicom.rtstruct import RTSTRUCT_SOP_CLASS
-from radflow.dicom.synthetic import Patient, Study, _base_dataset, derived_uid
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 STUDY_ROOT_SOP_CLASS = "1.2.840.10008.3.1.2.3.1"  # Detached Study Management (used by RTSTRUCTs)

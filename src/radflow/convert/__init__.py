@@ -13,7 +13,7 @@ build the volume and write
     (:mod:`radflow.io.volume_files`); a mask as an integer label map (values kept).
 ``<results>/convert/<case_id>/<series_key>_<label>.nii.gz``
     For an RTSTRUCT or SEG: one label map per planned ROI / segment on the grid of its linked
-    image (:mod:`radflow.convert_masks`).
+    image (:mod:`radflow.convert.masks`).
 ``<results>/convert/<case_id>/<series_key>.json``
     The sidecar: ``status`` (``ok`` | ``failed:<reason>``), voxel hash, grid, and acquisition
     parameters useful for analysis, without identifying values. It is written last, so a killed
@@ -37,7 +37,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from radflow import __version__
-from radflow.convert_masks import MASK_KINDS, convert_mask_object
+from radflow.convert.masks import MASK_KINDS, convert_mask_object
 from radflow.dicom.colour import COLOUR_REASON, is_colour
 from radflow.dicom.sidecar import acquisition_sidecar
 from radflow.dicom.volume import read_series
@@ -91,7 +91,7 @@ def convert_source(source: dict[str, Any], nifti_path: Path, settings: GeometryS
 
     RTSTRUCT and SEG sources (``kind`` ``rtstruct`` / ``seg``) are built on the grid recorded
     in ``image_sidecar`` and give one NIfTI per ROI beside ``nifti_path``
-    (:mod:`radflow.convert_masks`). Per-source problems are returned as
+    (:mod:`radflow.convert.masks`). Per-source problems are returned as
     ``status = "failed:<reason>"`` (``excluded:<reason>`` for a reason of that kind); they are
     not raised. A colour DICOM series is written and gets ``excluded:colour-image``.
     """

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from radflow.deid.dataset import keyword_of
-from radflow.deid.tree import SeriesResult
+from radflow.deidentify.dataset import keyword_of
+from radflow.deidentify.tree import SeriesResult
 from radflow.dicom.headers import get_str, read_header
 from radflow.errors import InputFileError
 from radflow.io.atomic import atomic_path, write_tsv

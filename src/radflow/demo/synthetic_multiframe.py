@@ -1,5 +1,5 @@
 """Synthetic multi-frame DICOM and re-encoding for test fixtures (companion of
-:mod:`radflow.dicom.synthetic`).
+:mod:`radflow.demo.synthetic`).
 
 * :func:`write_enhanced` writes an Enhanced MR / Enhanced CT object with per-frame functional
   groups (position, rescale, echo time, b-value, temporal position), the way scanners write
@@ -26,7 +26,7 @@ from pydicom.uid import (
     JPEGLosslessSV1,
 )
 
-from radflow.dicom.synthetic import Patient, Study, _base_dataset, derived_uid
+from radflow.demo.synthetic import Patient, Study, _base_dataset, derived_uid
 
 ENHANCED_CT_STORAGE = UID("1.2.840.10008.5.1.4.1.1.2.1")
 ENHANCED_MR_STORAGE = UID("1.2.840.10008.5.1.4.1.1.4.1")

@@ -125,7 +125,7 @@ class DeidSettings:
         The safe list, as ``(group, element byte, private creator)`` e.g.
         ``(0x2005, 0x0E, "Philips MR Imaging DD 001")``; ``None``: PS3.15 Table E.3.10-1.
     clean_descriptors
-        Clean Descriptors Option (113105), see :mod:`radflow.deid.clean`.
+        Clean Descriptors Option (113105), see :mod:`radflow.deidentify.clean`.
     allow_burned_in
         Opt-in to de-identify series that have (or by SOP class may have) burned-in annotation;
         radflow does not clean pixel data, so such series are excluded by default.
@@ -174,7 +174,8 @@ class DeidSettings:
 @functools.cache
 def action_table() -> dict[str, TableRow]:
     """Table E.1-1 keyed by ``(gggg,eeee)`` (upper-case hex) or pattern name."""
-    text = resources.files("radflow.deid").joinpath("data").joinpath(TABLE_FILE).read_text("utf-8")
+    text = resources.files("radflow.deidentify").joinpath("data").joinpath(TABLE_FILE) \
+        .read_text("utf-8")
     table: dict[str, TableRow] = {}
     for rec in csv.DictReader(text.splitlines()):
         options = {c: rec[c] for c in OPTION_COLUMNS if rec[c]}
@@ -185,7 +186,7 @@ def action_table() -> dict[str, TableRow]:
 @functools.cache
 def standard_safe_private() -> tuple[tuple[int, int, str], ...]:
     """PS3.15 Table E.3.10-1 as ``(group, element byte, private creator)``."""
-    text = resources.files("radflow.deid").joinpath("data").joinpath(SAFE_PRIVATE_FILE) \
+    text = resources.files("radflow.deidentify").joinpath("data").joinpath(SAFE_PRIVATE_FILE) \
         .read_text("utf-8")
     return tuple((int(r["group"], 16), int(r["element"][2:], 16), r["private_creator"])
                  for r in csv.DictReader(text.splitlines()))

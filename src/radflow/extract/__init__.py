@@ -2,7 +2,7 @@
 
 One job is one *extraction unit*: every pair whose image is the same series (all ROIs of one
 image), so that the image is read and hashed once however many ROIs it has (see
-:func:`radflow.workflow.extract_units`). Inputs are the pair stage's records
+:func:`radflow.plan.extract_units`). Inputs are the pair stage's records
 ``results/<cohort>/pair/<pair_id>.json``; outputs are one long feature table (one row per pair x
 feature) and one status record listing every pair's status. Per-pair problems (pair not ``ok``,
 unreadable volume, a volume that changed since pairing, PyRadiomics failure) never raise: they

@@ -6,7 +6,7 @@ series:
 
 ``series_key``
     The source series' key: the name of the series' folder on the de-identified tree
-    (:func:`radflow.deid.series_output_dir`).
+    (:func:`radflow.deidentify.series_output_dir`).
 ``source_series_uid``
     Its source SeriesInstanceUID (empty when no file of it could be read).
 ``series_uid``

@@ -4,7 +4,7 @@
 ``<results>/pair/<pair_id>.json``: status (``ok`` | ``failed:<reason>``), the image and mask files
 extract should read, their voxel hashes, the number of ROI voxels, and whether the mask was
 resampled. For an RTSTRUCT/SEG mask the mask file is the one of the pair's label (one file per
-ROI, :mod:`radflow.convert_masks`) and ``mask_qc`` lists what its conversion skipped. ``pair``
+ROI, :mod:`radflow.convert.masks`) and ``mask_qc`` lists what its conversion skipped. ``pair``
 gathers the records into ``<results>/pair/pairs.tsv`` and counts the ROI names of the crawl's
 ``rois.tsv`` into ``<results>/pair/roi_names.tsv`` (:func:`radflow.rois.name_report`).
 

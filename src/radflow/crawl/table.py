@@ -3,7 +3,7 @@
 Every key recipe and pattern lives in :mod:`radflow.keys`.
 
 Shared by :mod:`radflow.crawl` (DICOM series and the stage's outputs) and
-:mod:`radflow.crawl_sheet` (cohort-sheet rows).
+:mod:`radflow.crawl.sheet` (cohort-sheet rows).
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ class Deidentified:
     ``deid.retain_uids``: without a map they are used as they are).
 
     The sheet's source references are translated through the de-identification stage's
-    UID/source map ``uid_map`` (``<private>/deid/uid_map.tsv``, :mod:`radflow.uid_map`):
+    UID/source map ``uid_map`` (``<private>/deid/uid_map.tsv``, :mod:`radflow.records.uid_map`):
     ``series:<UID>`` to the de-identified UID, and a DICOM folder (*source* files) to the
     de-identified series made from the files in it
-    (:func:`radflow.crawl_sheet.deid_folder_sources`), which also needs ``source_root`` (the
+    (:func:`radflow.crawl.sheet.deid_folder_sources`), which also needs ``source_root`` (the
     source ``dicom_root``, which such a folder must lie in).
     """
 

@@ -1,5 +1,5 @@
 """Synthetic classic multi-frame and colour DICOM for test fixtures (companion of
-:mod:`radflow.dicom.synthetic` and :mod:`radflow.dicom.synthetic_multiframe`).
+:mod:`radflow.demo.synthetic` and :mod:`radflow.demo.synthetic_multiframe`).
 
 * :func:`write_classic_multiframe` writes a multi-frame object without per-frame functional
   groups: NM (planar, TOMO, RECON TOMO with a Detector Information Sequence), US / XA cine
@@ -20,8 +20,8 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
-from radflow.dicom.synthetic import MR_IMAGE_STORAGE, Patient, Study, _base_dataset, derived_uid
-from radflow.dicom.synthetic_multiframe import item, multiframe_dataset, save_frames
+from radflow.demo.synthetic import MR_IMAGE_STORAGE, Patient, Study, _base_dataset, derived_uid
+from radflow.demo.synthetic_multiframe import item, multiframe_dataset, save_frames
 
 NM_IMAGE_STORAGE = UID("1.2.840.10008.5.1.4.1.1.20")
 US_MULTIFRAME_STORAGE = UID("1.2.840.10008.5.1.4.1.1.3.1")
