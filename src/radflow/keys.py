@@ -25,7 +25,7 @@ from typing import Literal
 
 from radflow.errors import KeyFileError, RadflowError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 KEY_ENV = "RADFLOW_KEY_FILE"
 DEFAULT_KEY_FILE = Path(".radflow") / "key"
@@ -76,7 +76,7 @@ def load_key(path: str | os.PathLike[str], *, create: bool = False) -> bytes:
         else:
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32) + "\n")
-            log.info("created a new pseudonymisation key in %s (keep it; back it up privately)",
+            logger.info("created a new pseudonymisation key in %s (keep it; back it up privately)",
                      path)
     key = path.read_bytes().strip()
     if len(key) < MIN_KEY_BYTES:

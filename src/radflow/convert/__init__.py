@@ -47,7 +47,7 @@ from radflow.io.volume_files import MHA_SUFFIX, write_volume
 from radflow.records import ConvertSidecar, Status, read_source, write_sidecar
 from radflow.settings import GeometrySettings
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def label_map(image: sitk.Image, name: str) -> sitk.Image:
@@ -122,17 +122,17 @@ def convert_source(source: dict[str, Any], nifti_path: Path, settings: GeometryS
                            grid=_grid(image),
                            error="colour (RGB) image: written for viewing; radiomics needs "
                                  "grey values, so pairing and extraction skip it")
-            log.warning("convert %s: excluded:%s (written as RGB)", key, COLOUR_REASON)
+            logger.warning("convert %s: excluded:%s (written as RGB)", key, COLOUR_REASON)
         else:
             sidecar.update(status="ok", nifti=out_path.name, grid=_grid(image))
     except RadflowError as exc:
         status = str(Status.of_reason(exc.reason))
-        log.warning("convert %s: %s: %s", key, status, exc)
+        logger.warning("convert %s: %s: %s", key, status, exc)
         _remove(nifti_path, mha_path)
         sidecar.update(status=status, error=str(exc))
     except Exception as exc:  # a radflow bug must not stop the cohort: record it, log the trace
         # The message is left out of the sidecar: it could quote a header value.
-        log.exception("convert %s: failed:internal-error (%s)", key, type(exc).__name__)
+        logger.exception("convert %s: failed:internal-error (%s)", key, type(exc).__name__)
         _remove(nifti_path, mha_path)
         sidecar.update(status="failed:internal-error", error=type(exc).__name__)
     return sidecar
@@ -179,4 +179,4 @@ def run_convert(*, source_json: str, sidecar_json: str, settings: GeometrySettin
     nifti_path = sidecar_path.with_name(sidecar_path.name.removesuffix(".json") + ".nii.gz")
     sidecar = convert_source(source, nifti_path, settings, image_sidecar)
     write_sidecar(sidecar_path, ConvertSidecar.from_json(sidecar))
-    log.info("convert %s: %s", source["series_key"], sidecar["status"])
+    logger.info("convert %s: %s", source["series_key"], sidecar["status"])

@@ -34,7 +34,7 @@ from radflow.io.nifti import write_nifti
 from radflow.records import Status, read_sidecar
 from radflow.settings import OutsidePolicy
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 MASK_KINDS = ("rtstruct", "seg")
 
@@ -116,7 +116,7 @@ def convert_mask_object(source: dict[str, Any], out_dir: Path,
             if isinstance(result, RadflowError):
                 sidecar["rois"][str(label)] = {"status": f"failed:{result.reason}",
                                                "error": str(result)}
-                log.warning("convert %s, label %d: failed:%s: %s", key, label, result.reason,
+                logger.warning("convert %s, label %d: failed:%s: %s", key, label, result.reason,
                             result)
                 continue
             name = roi_file_name(key, label)
@@ -128,7 +128,7 @@ def convert_mask_object(source: dict[str, Any], out_dir: Path,
                 "n_voxels": int(result.mask.sum()), "qc": dict(sorted(Counter(result.qc).items()))}
         sidecar.update(status="ok", grid=_grid_json(grid))
     except RadflowError as exc:
-        log.warning("convert %s: failed:%s: %s", key, exc.reason, exc)
+        logger.warning("convert %s: failed:%s: %s", key, exc.reason, exc)
         sidecar.update(status=f"failed:{exc.reason}", error=str(exc), rois={})
         written.clear()  # no mask of a failed object is left behind
     for stale in out_dir.glob(f"{key}_*.nii.gz"):

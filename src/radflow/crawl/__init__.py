@@ -61,7 +61,7 @@ from radflow.rois import ROI_COLUMNS, check_rules
 from radflow.settings import CrawlSettings, RoiSettings
 from radflow.text import clean_text
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -146,7 +146,7 @@ def crawl(dicom_root: Path | None, sheet: Path | None, key: bytes,
                 if p.resolve() not in seen:
                     seen.add(p.resolve())
                     files.append(p)
-    log.info("crawl: %d candidate files", len(files))
+    logger.info("crawl: %d candidate files", len(files))
     records = index_files(files, settings) if files else []
 
     sources: dict[str, Source] = {}
@@ -193,7 +193,7 @@ def crawl(dicom_root: Path | None, sheet: Path | None, key: bytes,
     dup = pairs["pair_id"].duplicated(keep="first")
     if dup.any():
         first_rows = ", ".join(str(r) for r in pairs.loc[dup, "sheet_row"])
-        log.warning("cohort sheet rows %s repeat an earlier row (same image, mask, label, roi); "
+        logger.warning("cohort sheet rows %s repeat an earlier row (same image, mask, label, roi); "
                     "they are listed once", first_rows)
         pairs = pairs.loc[~dup]
     pairs = pairs.sort_values(["case_id", "pair_id"], kind="stable").reset_index(drop=True)
@@ -204,9 +204,9 @@ def crawl(dicom_root: Path | None, sheet: Path | None, key: bytes,
 
 def _log_counts(series: pd.DataFrame, pairs: pd.DataFrame) -> None:
     for status, n in series["status"].value_counts().sort_index().items():
-        log.info("crawl: %d source(s) %s", n, status)
+        logger.info("crawl: %d source(s) %s", n, status)
     for status, n in pairs["status"].value_counts().sort_index().items():
-        log.info("crawl: %d planned pair(s) %s", n, status)
+        logger.info("crawl: %d planned pair(s) %s", n, status)
 
 
 def write_crawl(result: CrawlResult, series_tsv: Path, pair_plan_tsv: Path, pair_dir: Path,

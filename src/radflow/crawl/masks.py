@@ -50,7 +50,7 @@ from radflow.records import Status
 from radflow.rois import decide
 from radflow.settings import RoiSettings
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -170,7 +170,7 @@ def plan_dicom_masks(masks: Sequence[tuple[SeriesRecord, dict[str, Any]]],
             continue
         for mkey, files, obj, status, message in _read_objects(rec, key):
             if obj is None:
-                log.warning("mask %s: %s: %s", mkey, status, message)
+                logger.warning("mask %s: %s: %s", mkey, status, message)
                 plan.objects.append(_object(base, mkey, files, "", status, "", ()))
                 continue
             link = link_mask(obj, files[0], by_case.get(base["case_id"], []), instances,
@@ -214,7 +214,7 @@ def _plan_rois(obj: MaskObject, mkey: str, case_id: str, link: Link, rules: RoiS
             missing = roi.image_refs - instances(image) if by_reference else frozenset()
             if missing:
                 pair_status = "failed:missing-referenced-images"
-                log.warning("mask %s, label %d: drawn on %d image(s) that series %s does not "
+                logger.warning("mask %s, label %d: drawn on %d image(s) that series %s does not "
                             "hold", mkey, roi.label, len(missing), image.series_key)
             elif image_status != "ok":
                 pair_status = str(Status.failed("image-" + Status.parse(image_status).reason))
@@ -232,9 +232,9 @@ def _plan_rois(obj: MaskObject, mkey: str, case_id: str, link: Link, rules: RoiS
 
 def _log_link(mkey: str, link: Link) -> None:
     if link.image is not None:
-        log.info("mask %s: paired with image %s (%s)", mkey, link.image.series_key, link.reason)
+        logger.info("mask %s: paired with image %s (%s)", mkey, link.image.series_key, link.reason)
     else:
-        log.warning("mask %s: %s (%s)", mkey, link.status, link.message)
+        logger.warning("mask %s: %s (%s)", mkey, link.status, link.message)
 
 
 __all__ = ["MaskPlan", "image_candidate", "plan_dicom_masks"]

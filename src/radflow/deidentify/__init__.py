@@ -57,7 +57,7 @@ from radflow.records import read_source, read_table
 from radflow.records.uid_map import UidMapEntry, write_uid_map
 from radflow.settings import from_mapping
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def deid_settings(values: Mapping[str, Any] | None) -> DeidSettings:
@@ -130,7 +130,7 @@ def run_deidentify(*, records: Sequence[str], sources_dir: str, key_file: str, a
     write_uid_map(uid_map_tsv, uid_map_entries(results, file_lists, key, retain_uids))
     statuses = pd.Series([r.status for r in results], dtype=str).value_counts().sort_index()
     for status, n in statuses.items():
-        log.info("deidentify: %d series %s", n, status)
+        logger.info("deidentify: %d series %s", n, status)
 
 
 __all__ = ["deid_settings", "run_deidentify", "run_deidentify_one", "source_series_uid",

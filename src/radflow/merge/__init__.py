@@ -39,7 +39,7 @@ from radflow.keys import case_id, load_key
 from radflow.records import read_extract_status, read_sidecar, read_table
 from radflow.settings import MergeSettings
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 KEY_COLUMNS = ["case_id", "image_key", "mask_key", "pair_id", "roi", "label"]
 PROVENANCE_COLUMNS = ["radflow_version", "pyradiomics_dist", "pyradiomics_version",
@@ -231,7 +231,7 @@ def run_qc(*, feature_files: Sequence[str], status_files: Sequence[str], pairs_t
         settings=settings)
     write_tsv(out.run_summary, summary)
     for rec in summary.to_dict("records"):
-        log.info("summary: %-8s %-40s %d", rec["stage"], rec["status"], rec["count"])
+        logger.info("summary: %-8s %-40s %d", rec["stage"], rec["status"], rec["count"])
     write_tsv(out.join_report, report)
 
 
@@ -263,5 +263,5 @@ def run_merge(*, feature_files: Sequence[str], status_files: Sequence[str], pair
     write_csv(out.features_wide, wide)
     write_parquet(out.dataset_parquet, dataset)
     write_csv(out.dataset_csv, dataset)
-    log.info("merge: %d feature values, %d pairs, %d dataset rows", len(long), len(wide),
+    logger.info("merge: %d feature values, %d pairs, %d dataset rows", len(long), len(wide),
              len(dataset))

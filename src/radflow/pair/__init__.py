@@ -46,7 +46,7 @@ from radflow.settings import PairSettings
 if TYPE_CHECKING:  # pandas only for the pair table (rule pair), not in pair_one jobs
     import pandas as pd
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 PAIRS_COLUMNS = [
     "pair_id", "case_id", "image_key", "mask_key", "roi", "label", "status", "n_voxels",
@@ -204,7 +204,7 @@ def pair_one(plan: dict[str, Any], image_sidecar: str | None, mask_sidecar: str 
     except RadflowError as exc:
         record["status"] = str(Status.failed(exc.reason))
         record["error"] = str(exc)
-        log.warning("pair %s: %s: %s", plan["pair_id"], record["status"], exc)
+        logger.warning("pair %s: %s: %s", plan["pair_id"], record["status"], exc)
     return record
 
 
@@ -233,7 +233,7 @@ def run_pair(*, plan_json: str, image_sidecar: str | None, mask_sidecar: str | N
     for stale in {resampled, same_format_path(resampled, ".mha")} - {Path(record["mask"])}:
         stale.unlink(missing_ok=True)
     write_pair_record(out, PairRecord.from_json(record))
-    log.info("pair %s: %s", plan["pair_id"], record["status"])
+    logger.info("pair %s: %s", plan["pair_id"], record["status"])
 
 
 def pairs_table(pair_jsons: Sequence[str]) -> pd.DataFrame:
@@ -260,7 +260,7 @@ def run_pair_table(*, pair_jsons: Sequence[str], out_tsv: str, rois_tsv: str | N
         rois = read_table(rois_tsv)
         write_tsv(roi_names_tsv, name_report(rois))
     for status, n in table["status"].value_counts().sort_index().items():
-        log.info("pair: %d pair(s) %s", n, status)
+        logger.info("pair: %d pair(s) %s", n, status)
 
 
 __all__ = ["PAIRS_COLUMNS", "grid_mismatch", "pair_one", "pairs_table", "resample_to_grid",
