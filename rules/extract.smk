@@ -26,9 +26,9 @@ rule extract_one:
     priority: lambda wc, input: rsc.extract_priority(input.pairs, input.params, CUSTOM_IMAGE_TYPES)
     resources:
         mem_mb=lambda wc, input: rsc.extract_mem_mb(input.pairs, input.params,
-            laws=CUSTOM_IMAGE_TYPES, floor_mb=config["extract"]["mem_mb"]),
+            custom_filters=CUSTOM_IMAGE_TYPES, floor_mb=config["extract"]["mem_mb"]),
         runtime=lambda wc, input: rsc.extract_runtime(input.pairs, input.params,
-            laws=CUSTOM_IMAGE_TYPES, floor_min=config["extract"]["runtime"]),
+            custom_filters=CUSTOM_IMAGE_TYPES, floor_min=config["extract"]["runtime"]),
     conda:
         "../envs/radflow.yaml"
     script:

@@ -98,7 +98,7 @@ def test_extract_whole_image_filters_cost_more_than_cropped(tmp_path) -> None:
                                   str(_params(tmp_path, ORIGINAL_ONLY_PARAMS, "c.yaml")))
     assert whole >= 10000 > cropped and original == cropped
     # Laws image types are filters on the whole image too, even with an Original-only file.
-    laws = rsc.extract_mem_mb(str(full_ct), str(tmp_path / "c.yaml"), laws=True)
+    laws = rsc.extract_mem_mb(str(full_ct), str(tmp_path / "c.yaml"), custom_filters=True)
     assert laws == whole
 
 

@@ -191,7 +191,7 @@ class ExtractPlan:
     crops
         PyRadiomics crops the image to the ROI (plus padding) before filtering.
     filters
-        At least one filtered image type (LoG, Wavelet, ...) besides ``Original``, or Laws.
+        At least one filtered image type (LoG, Wavelet, ...) besides ``Original``, or a radflow filter image type.
     resampled_mm3
         Voxel volume after resampling (``resampledPixelSpacing``), ``None`` without resampling.
     """
@@ -202,7 +202,7 @@ class ExtractPlan:
 
 
 @lru_cache(maxsize=8)
-def _extract_plan(stamp: tuple[str, int, int], laws: bool) -> ExtractPlan:
+def _extract_plan(stamp: tuple[str, int, int], custom_filters: bool) -> ExtractPlan:
     with open(stamp[0], encoding="utf-8") as fh:
         params = yaml.safe_load(fh) or {}
     setting = params.get("setting") or {}
@@ -211,17 +211,18 @@ def _extract_plan(stamp: tuple[str, int, int], laws: bool) -> ExtractPlan:
     resampled = (float(math.prod(spacing)) if isinstance(spacing, list) and len(spacing) == 3
                  and all(isinstance(s, (int, float)) and s > 0 for s in spacing) else None)
     return ExtractPlan(crops=any(bool(setting.get(k)) for k in _SETTINGS_THAT_CROP),
-                       filters=laws or any(t != "Original" for t in image_types),
+                       filters=custom_filters or any(t != "Original" for t in image_types),
                        resampled_mm3=resampled)
 
 
-def extract_plan(params_path: str | os.PathLike[str], *, laws: bool = False) -> ExtractPlan:
+def extract_plan(params_path: str | os.PathLike[str], *,
+                 custom_filters: bool = False) -> ExtractPlan:
     """Read the cost-relevant settings of a PyRadiomics params file (cached per change).
 
     An unreadable file gives the most expensive plan (no cropping, filters).
     """
     try:
-        return _extract_plan(_stamp(params_path), bool(laws))
+        return _extract_plan(_stamp(params_path), bool(custom_filters))
     except (OSError, yaml.YAMLError, AttributeError, TypeError):
         return ExtractPlan(crops=False, filters=True, resampled_mm3=None)
 
@@ -285,14 +286,15 @@ def pair_runtime(image_sidecar: str | None, *, floor_min: int = 5) -> int:
     return floor_min if voxels is None else runtime_request(PAIR.seconds(voxels), floor_min)
 
 
-def _extract_model(pair_json: str, params_path: str, laws: bool) -> tuple[float, float] | None:
+def _extract_model(pair_json: str, params_path: str,
+                   custom_filters: bool) -> tuple[float, float] | None:
     """Modelled (MB, s) of one extraction, or ``None`` when the sizes cannot be read."""
     pair = _read_json(pair_json)
     image = pair.get("image")
     voxels = image_voxels(image) if image else None
     if not image or voxels is None:
         return None
-    plan = extract_plan(params_path, laws=laws)
+    plan = extract_plan(params_path, custom_filters=custom_filters)
     whole_image = plan.filters and not plan.crops
     cost = EXTRACT_FULL_IMAGE if whole_image else EXTRACT_CROPPED
     mem, sec = cost.mem_mb(voxels), cost.seconds(voxels)
@@ -305,14 +307,15 @@ def _extract_model(pair_json: str, params_path: str, laws: bool) -> tuple[float,
 
 
 def _unit_model(pair_jsons: str | Sequence[str], params_path: str,
-                laws: bool) -> tuple[float, float] | None:
+                custom_filters: bool) -> tuple[float, float] | None:
     """Modelled (MB, s) of one extraction unit (the pairs of one image, one process).
 
     Memory is the largest pair's (the image is held once; masks one at a time); time is the sum
     of the pairs' times, counting the process start once. ``None`` when no size can be read.
     """
     paths = [pair_jsons] if isinstance(pair_jsons, str) else list(pair_jsons)
-    models = [m for m in (_extract_model(p, params_path, laws) for p in paths) if m is not None]
+    models = [m for m in (_extract_model(p, params_path, custom_filters) for p in paths)
+              if m is not None]
     if not models:
         return None
     mem = max(m[0] for m in models)
@@ -320,7 +323,8 @@ def _unit_model(pair_jsons: str | Sequence[str], params_path: str,
     return mem, sec
 
 
-def extract_mem_mb(pair_jsons: str | Sequence[str], params_path: str, *, laws: bool = False,
+def extract_mem_mb(pair_jsons: str | Sequence[str], params_path: str, *,
+                   custom_filters: bool = False,
                    floor_mb: int = 1000) -> int:
     """``extract_one``: memory (MB) from the image size, the ROI sizes and the params file.
 
@@ -330,24 +334,26 @@ def extract_mem_mb(pair_jsons: str | Sequence[str], params_path: str, *, laws: b
         The unit's pair records (``pair/<pair_id>.json``: image path, ROI voxel count).
     params_path
         The PyRadiomics params file (whether filters run on the whole image or the ROI box).
-    laws
-        Laws image types are configured (a filter even when the params file has none).
+    custom_filters
+        radflow filter image types are configured (``extract.image_types``: a filter even when
+        the params file has none; the Laws cost model stands for all of them).
     floor_mb
         The smallest request (config ``extract.mem_mb``).
     """
-    model = _unit_model(pair_jsons, params_path, laws)
+    model = _unit_model(pair_jsons, params_path, custom_filters)
     return floor_mb if model is None else mem_request(model[0], floor_mb)
 
 
-def extract_runtime(pair_jsons: str | Sequence[str], params_path: str, *, laws: bool = False,
+def extract_runtime(pair_jsons: str | Sequence[str], params_path: str, *,
+                    custom_filters: bool = False,
                     floor_min: int = 10) -> int:
     """``extract_one``: run time (minutes); see :func:`extract_mem_mb`."""
-    model = _unit_model(pair_jsons, params_path, laws)
+    model = _unit_model(pair_jsons, params_path, custom_filters)
     return floor_min if model is None else runtime_request(model[1], floor_min)
 
 
 def extract_priority(pair_jsons: str | Sequence[str], params_path: str,
-                     laws: bool = False) -> int:
+                     custom_filters: bool = False) -> int:
     """``extract_one``: scheduling priority, the unit's modelled run time in seconds (0 when the
     sizes cannot be read): the longest units start first, so that few cores are not left
     waiting for one long job started last (largest-first scheduling).
@@ -357,7 +363,7 @@ def extract_priority(pair_jsons: str | Sequence[str], params_path: str,
     paired cohort (``snakemake extract``) schedules largest-first.
     """
     try:
-        model = _unit_model(pair_jsons, params_path, laws)
+        model = _unit_model(pair_jsons, params_path, custom_filters)
     except OSError:  # pair records not written yet: not an input-function failure here
         return 0
     return 0 if model is None else round(model[1])
