@@ -191,7 +191,8 @@ class ExtractPlan:
     crops
         PyRadiomics crops the image to the ROI (plus padding) before filtering.
     filters
-        At least one filtered image type (LoG, Wavelet, ...) besides ``Original``, or a radflow filter image type.
+        At least one filtered image type (LoG, Wavelet, ...) besides ``Original``, or a radflow
+        filter image type.
     resampled_mm3
         Voxel volume after resampling (``resampledPixelSpacing``), ``None`` without resampling.
     """
