@@ -22,6 +22,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -126,6 +127,22 @@ def test_mha_copy_is_exact_and_deterministic(tmp_path, dtype) -> None:
     assert (tmp_path / "v.mha").read_bytes() == mha_bytes(image)  # same input -> same bytes
 
 
+def _convert_and_pair(tmp_path: Path, image: Path, mask: Path,
+                      settings: PairSettings) -> dict[str, Any]:
+    """Convert a sheet image and mask (as convert_one does) and pair them (as pair_one does)."""
+    sidecars = {}
+    for key, role, path in (("s0000000000000001", "image", image),
+                            ("s0000000000000002", "mask", mask)):
+        sidecars[role] = tmp_path / f"{key}.json"
+        write_json(sidecars[role], convert_source(_source(path, role, key),
+                                                  tmp_path / f"{key}.nii.gz", GeometrySettings()))
+    plan = {"pair_id": "p0000000000000001", "case_id": "c000000000001", "label": 1,
+            "image_key": "s0000000000000001", "mask_key": "s0000000000000002", "roi": "roi",
+            "status": "ok"}
+    return pair_one(plan, str(sidecars["image"]), str(sidecars["mask"]), settings,
+                    tmp_path / "p0000000000000001_mask.nii.gz")
+
+
 def test_resampled_mask_has_the_image_geometry_bits(tmp_path) -> None:
     """pair's resampled mask is written like its image (.mha), so PyRadiomics finds both on
     one grid (its check is 1e-6 x spacing; a NIfTI copy of this origin is off by up to 1.4e-5
@@ -136,17 +153,8 @@ def test_resampled_mask_has_the_image_geometry_bits(tmp_path) -> None:
                          image.GetOrigin(), [s / 2 for s in image.GetSpacing()],
                          image.GetDirection(), 0, sitk.sitkUInt8)
     sitk.WriteImage(fine, str(tmp_path / "mask.nrrd"))
-    sidecars = {}
-    for key, role, path in (("s0000000000000001", "image", user),
-                            ("s0000000000000002", "mask", tmp_path / "mask.nrrd")):
-        sidecars[role] = tmp_path / f"{key}.json"
-        write_json(sidecars[role], convert_source(_source(path, role, key),
-                                                  tmp_path / f"{key}.nii.gz", GeometrySettings()))
-    plan = {"pair_id": "p0000000000000001", "case_id": "c000000000001", "label": 1,
-            "image_key": "s0000000000000001", "mask_key": "s0000000000000002", "roi": "roi",
-            "status": "ok"}
-    rec = pair_one(plan, str(sidecars["image"]), str(sidecars["mask"]),
-                   PairSettings(resample_mask=True), tmp_path / "p0000000000000001_mask.nii.gz")
+    rec = _convert_and_pair(tmp_path, user, tmp_path / "mask.nrrd",
+                            PairSettings(resample_mask=True))
     assert rec["status"] == "ok" and rec["mask_resampled"] and rec["mask"].endswith(".mha")
     ours_image, ours_mask = read_image(rec["image"]), read_image(rec["mask"])
     assert _grid(ours_mask)[1:] == _grid(ours_image)[1:]
@@ -225,17 +233,8 @@ def test_mask_within_grid_atol_takes_the_image_geometry(tmp_path) -> None:
     sitk.WriteImage(image, str(tmp_path / "image.nii.gz"))   # origin rounded to float32
     mask = sitk.Cast(image > 0, sitk.sitkUInt8)
     sitk.WriteImage(mask, str(tmp_path / "mask.nrrd"))         # origin kept as float64
-    sidecars = {}
-    for key, role, path in (("s0000000000000001", "image", tmp_path / "image.nii.gz"),
-                            ("s0000000000000002", "mask", tmp_path / "mask.nrrd")):
-        sidecars[role] = tmp_path / f"{key}.json"
-        write_json(sidecars[role], convert_source(_source(path, role, key),
-                                                  tmp_path / f"{key}.nii.gz", GeometrySettings()))
-    plan = {"pair_id": "p0000000000000001", "case_id": "c000000000001", "label": 1,
-            "image_key": "s0000000000000001", "mask_key": "s0000000000000002", "roi": "roi",
-            "status": "ok"}
-    rec = pair_one(plan, str(sidecars["image"]), str(sidecars["mask"]), PairSettings(),
-                   tmp_path / "p0000000000000001_mask.nii.gz")
+    rec = _convert_and_pair(tmp_path, tmp_path / "image.nii.gz", tmp_path / "mask.nrrd",
+                            PairSettings())
     assert rec["status"] == "ok" and not rec["mask_resampled"]
     assert "takes the image's geometry" in rec["grid_mismatch"]
     ours_image, ours_mask = read_image(rec["image"]), read_image(rec["mask"])
