@@ -3,6 +3,7 @@ the ``kind:reason`` text and the closed vocabulary; read_table keeps every cell 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -193,6 +194,27 @@ def test_status_refuses_text_outside_the_vocabulary(text) -> None:
     with pytest.raises(StatusError) as info:
         Status.parse(text)
     assert isinstance(info.value, RadflowError) and isinstance(info.value, ValueError)
+
+
+def test_status_names_non_image_series() -> None:
+    assert Status.parse("excluded:non-image-rtstruct").is_non_image
+    assert Status.parse("excluded:non-image-seg").is_non_image
+    assert not Status.parse("excluded:localizer").is_non_image
+    assert not Status.parse("ok").is_non_image
+    assert not Status.parse("failed:image-colour-image").is_non_image
+
+
+def test_no_module_composes_a_status_by_hand() -> None:
+    """Only radflow.records.status writes the ``kind:reason`` text: a status literal
+    (``"failed:..."``, ``f"excluded:{...}"``) anywhere else in the package is a regression."""
+    pattern = re.compile(r"""f?["'](?:failed|excluded|skipped):[a-z{]""")
+    src = Path(__file__).resolve().parents[1] / "src" / "radflow"
+    offenders = [f"{path.relative_to(src)}:{number}: {line.strip()}"
+                 for path in sorted(src.rglob("*.py"))
+                 if path.relative_to(src).as_posix() != "records/status.py"
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if pattern.search(line)]
+    assert offenders == []
 
 
 def test_status_agrees_with_the_vocabulary_table() -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from radflow.errors import ConfigError
+from radflow.records.status import Status
 from radflow.settings import RoiSettings
 from radflow.text import clean_text
 
@@ -94,14 +95,14 @@ def decide(source_name: str, settings: RoiSettings) -> RoiDecision:
     """Apply the rules (module notes) to one source name."""
     name = clean_text(source_name)
     if _matches(name, settings.exclude, "exclude"):
-        return RoiDecision(name, "", "excluded", "excluded:roi-excluded")
+        return RoiDecision(name, "", "excluded", str(Status.excluded("roi-excluded")))
     if settings.include and not _matches(name, settings.include, "include"):
-        return RoiDecision(name, "", "excluded", "excluded:roi-not-included")
+        return RoiDecision(name, "", "excluded", str(Status.excluded("roi-not-included")))
     for canonical, patterns in settings.map:
         if _matches(name, patterns, f"map.{canonical}"):
             return RoiDecision(name, clean_text(canonical), "mapped", "ok")
     if settings.unmapped == "drop":
-        return RoiDecision(name, "", "unmapped", "excluded:roi-unmapped")
+        return RoiDecision(name, "", "unmapped", str(Status.excluded("roi-unmapped")))
     return RoiDecision(name, name, "unmapped", "ok")
 
 

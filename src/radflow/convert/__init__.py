@@ -118,7 +118,7 @@ def convert_source(source: dict[str, Any], nifti_path: Path, settings: GeometryS
         _remove(*({nifti_path, mha_path} - {out_path}))  # e.g. the copy of an earlier version
         sidecar["voxel_hash"] = write_volume(out_path, image)
         if is_colour(image):
-            sidecar.update(status=f"excluded:{COLOUR_REASON}", nifti=out_path.name,
+            sidecar.update(status=str(Status.excluded(COLOUR_REASON)), nifti=out_path.name,
                            grid=_grid(image),
                            error="colour (RGB) image: written for viewing; radiomics needs "
                                  "grey values, so pairing and extraction skip it")
@@ -134,7 +134,7 @@ def convert_source(source: dict[str, Any], nifti_path: Path, settings: GeometryS
         # The message is left out of the sidecar: it could quote a header value.
         logger.exception("convert %s: failed:internal-error (%s)", key, type(exc).__name__)
         _remove(nifti_path, mha_path)
-        sidecar.update(status="failed:internal-error", error=type(exc).__name__)
+        sidecar.update(status=str(Status.failed("internal-error")), error=type(exc).__name__)
     return sidecar
 
 

@@ -114,7 +114,7 @@ def convert_mask_object(source: dict[str, Any], out_dir: Path,
         grid, _ = _image_grid(image_sidecar, key)
         for label, result in _rasters(source, grid, labels):
             if isinstance(result, RadflowError):
-                sidecar["rois"][str(label)] = {"status": f"failed:{result.reason}",
+                sidecar["rois"][str(label)] = {"status": str(Status.of_reason(result.reason)),
                                                "error": str(result)}
                 logger.warning("convert %s, label %d: failed:%s: %s", key, label, result.reason,
                             result)
@@ -129,7 +129,7 @@ def convert_mask_object(source: dict[str, Any], out_dir: Path,
         sidecar.update(status="ok", grid=_grid_json(grid))
     except RadflowError as exc:
         logger.warning("convert %s: failed:%s: %s", key, exc.reason, exc)
-        sidecar.update(status=f"failed:{exc.reason}", error=str(exc), rois={})
+        sidecar.update(status=str(Status.of_reason(exc.reason)), error=str(exc), rois={})
         written.clear()  # no mask of a failed object is left behind
     for stale in out_dir.glob(f"{key}_*.nii.gz"):
         if stale.name not in written:

@@ -55,7 +55,7 @@ from radflow.dicom.references import mask_kind
 from radflow.io.atomic import write_tsv
 from radflow.keys import load_key, study_key, volume_key
 from radflow.keys import pair_id as make_pair_id
-from radflow.records import write_pair_plan, write_source
+from radflow.records import Status, write_pair_plan, write_source
 from radflow.records.uid_map import read_uid_map
 from radflow.rois import ROI_COLUMNS, check_rules
 from radflow.settings import CrawlSettings, RoiSettings
@@ -85,7 +85,7 @@ def _series_row(rec: SeriesRecord, key: bytes,
                        if rec.series_uid else volume_key(key, "unreadable", str(rec.files[0]))),
         "study_key": study_key(key, rec.study_uid),
         "source": "dicom",
-        "role": "" if is_file_error or rec.status.startswith("excluded:non-image") else "image",
+        "role": "" if is_file_error or Status.parse(rec.status).is_non_image else "image",
         "modality": clean_text(rec.modality, 16),
         "n_instances": rec.n_instances,
         "status": rec.status,

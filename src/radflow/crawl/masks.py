@@ -111,7 +111,7 @@ def _read_objects(rec: SeriesRecord, key: bytes) \
         try:
             obj = read_mask_object(path, tmp_key)
         except RadflowError as exc:
-            parsed[tmp_key] = ([path], None, f"failed:{exc.reason}", str(exc))
+            parsed[tmp_key] = ([path], None, str(Status.of_reason(exc.reason)), str(exc))
             continue
         mkey = _mask_key(key, obj.sop_instance_uid, path)
         if mkey not in parsed:
@@ -119,7 +119,8 @@ def _read_objects(rec: SeriesRecord, key: bytes) \
             continue
         files, first, status, message = parsed[mkey]
         if status == "ok" and _digest(files[0]) != _digest(path):
-            parsed[mkey] = ([*files, path], None, "failed:conflicting-duplicates",
+            parsed[mkey] = ([*files, path], None,
+                            str(Status.failed("conflicting-duplicates")),
                             f"{len(files) + 1} files share one SOPInstanceUID with different "
                             "content")
         else:  # an identical copy: read once
@@ -164,7 +165,7 @@ def plan_dicom_masks(masks: Sequence[tuple[SeriesRecord, dict[str, Any]]],
 
     plan = MaskPlan()
     for rec, base in masks:
-        if not rec.status.startswith("excluded:non-image"):
+        if not Status.parse(rec.status).is_non_image:
             plan.objects.append(_object(base, base["series_key"], list(rec.files), "", rec.status,
                                         "", ()))
             continue
@@ -201,7 +202,7 @@ def _plan_rois(obj: MaskObject, mkey: str, case_id: str, link: Link, rules: RoiS
     by_reference = link.reason in ("referenced-series", "referenced-instances")
     for roi in obj.rois:
         decision = decide(roi.name, rules)
-        status = f"excluded:{roi.exclusion}" if roi.exclusion else decision.status
+        status = str(Status.excluded(roi.exclusion)) if roi.exclusion else decision.status
         plan.rois.append({"case_id": case_id, "mask_key": mkey, "label": roi.label,
                           "roi_source": decision.source_name, "roi": decision.roi,
                           "match": decision.match, "status": status})
@@ -213,7 +214,7 @@ def _plan_rois(obj: MaskObject, mkey: str, case_id: str, link: Link, rules: RoiS
         if image is not None:
             missing = roi.image_refs - instances(image) if by_reference else frozenset()
             if missing:
-                pair_status = "failed:missing-referenced-images"
+                pair_status = str(Status.failed("missing-referenced-images"))
                 logger.warning("mask %s, label %d: drawn on %d image(s) that series %s does not "
                             "hold", mkey, roi.label, len(missing), image.series_key)
             elif image_status != "ok":

@@ -32,6 +32,7 @@ from radflow.errors import ConfigError, InputFileError
 from radflow.keys import case_id as make_case_id
 from radflow.keys import pair_id as make_pair_id
 from radflow.keys import volume_key
+from radflow.records.status import Status
 from radflow.records.uid_map import UidMap
 from radflow.text import clean_text
 
@@ -103,9 +104,9 @@ def file_source(path: Path, role: str, cid: str, subject_ref: str, key: bytes,
     if skey in sources:
         return skey, sources[skey].row["status"]
     if not path.is_file():
-        status = "failed:missing-file"
+        status = str(Status.failed("missing-file"))
     elif not is_image_file(path):
-        status = "failed:unsupported-file-type"
+        status = str(Status.failed("unsupported-file-type"))
     else:
         status = "ok"
     row = dict.fromkeys(SERIES_COLUMNS, None)
@@ -145,11 +146,11 @@ def plan_sheet_row(row: dict[str, Any], key: bytes, sheet_dir: Path,
         rec = by_uid.get(uid)
         image_key = volume_key(key, "series", uid)
         if rec is None or image_key not in sources:
-            image_status = "failed:series-not-found"
+            image_status = str(Status.failed("series-not-found"))
         else:
             image_status = sources[image_key].row["status"]
             if patient_case_id(key, rec.patient_id, deidentified) != cid:
-                problem = "failed:subject-mismatch"
+                problem = str(Status.failed("subject-mismatch"))
     elif folder is not None:
         # every file of the series lies in the folder (on a de-identified tree: every source
         # file it was made from)
@@ -161,17 +162,17 @@ def plan_sheet_row(row: dict[str, Any], key: bytes, sheet_dir: Path,
             image_key = volume_key(key, "series", rec.series_uid, split=rec.split)
             image_status = "ok"
             if patient_case_id(key, rec.patient_id, deidentified) != cid:
-                problem = "failed:subject-mismatch"
+                problem = str(Status.failed("subject-mismatch"))
         else:
             image_key = volume_key(key, "folder", str(folder))
-            image_status = ("failed:no-series-in-folder" if not candidates
-                            else "failed:ambiguous-series-folder")
+            image_status = str(Status.failed("no-series-in-folder" if not candidates
+                                              else "ambiguous-series-folder"))
     else:
         image_key, image_status = file_source(resolve_sheet_path(image_ref, sheet_dir),
                                               "image", cid, subject, key, sources)
     mask_key, mask_status = file_source(resolve_sheet_path(row["mask"], sheet_dir), "mask",
                                         cid, subject, key, sources)
-    status = problem or next((f"failed:{which}-{s.split(':', 1)[1]}"
+    status = problem or next((str(Status.failed(f"{which}-{Status.parse(s).reason}"))
                               for which, s in (("image", image_status), ("mask", mask_status))
                               if s != "ok"), "ok")
     return {

@@ -34,6 +34,7 @@ from radflow.dicom.headers import get_str, quiet_pydicom, read_dataset, read_hea
 from radflow.errors import InputFileError
 from radflow.keys import case_id as make_case_id
 from radflow.keys import folder_key
+from radflow.records.status import Status
 
 logger = logging.getLogger(__name__)
 
@@ -184,19 +185,19 @@ def _check(files: Sequence[str | os.PathLike[str]], settings: DeidSettings, key:
            case_id: str, series_key: str) -> SeriesResult | dict[Path, str]:
     """Headers-only checks; the output file name of every file, or a failed/excluded result."""
     if not files:
-        return SeriesResult(case_id, series_key, "failed:no-files")
+        return SeriesResult(case_id, series_key, str(Status.failed("no-files")))
     new_uids: list[tuple[str, Path]] = []
     for f in files:
         path = Path(f)
         try:
             ds, _ = read_header(path)
         except InputFileError as exc:
-            return SeriesResult(case_id, series_key, f"failed:{exc.reason}")
+            return SeriesResult(case_id, series_key, str(Status.of_reason(exc.reason)))
         if make_case_id(key, get_str(ds, "PatientID")) != case_id:
-            return SeriesResult(case_id, series_key, "failed:patient-mismatch")
+            return SeriesResult(case_id, series_key, str(Status.failed("patient-mismatch")))
         reason = burned_in_reason(ds)
         if reason and not settings.allow_burned_in:
-            return SeriesResult(case_id, series_key, f"excluded:{reason}")
+            return SeriesResult(case_id, series_key, str(Status.excluded(reason)))
         uid = get_str(ds, "SOPInstanceUID")
         new_uids.append((uid if settings.retain_uids else replace_uid(key, uid), path))
     ordered = sorted(new_uids, key=lambda p: p[0])
@@ -206,7 +207,7 @@ def _check(files: Sequence[str | os.PathLike[str]], settings: DeidSettings, key:
 def _fail(out_dir: Path, case_id: str, series_key: str, reason: str) -> SeriesResult:
     _replace_dir(out_dir, None)
     logger.warning("series %s: failed:%s", series_key, reason)
-    return SeriesResult(case_id, series_key, f"failed:{reason}")
+    return SeriesResult(case_id, series_key, str(Status.failed(reason)))
 
 
 def _replace_dir(out_dir: Path, new: Path | None) -> None:

@@ -61,6 +61,7 @@ from radflow.dicom.records import FileInfo, SeriesRecord
 from radflow.dicom.series import build_records
 from radflow.dicom.sopclass import DICOMDIR_SOP_CLASS, is_image_sop_class
 from radflow.errors import DicomError, InputFileError, PartialFileError
+from radflow.records.status import FAILED, Status
 from radflow.settings import CrawlSettings
 
 logger = logging.getLogger(__name__)
@@ -143,16 +144,17 @@ def index_files(paths: Sequence[str | os.PathLike[str]], settings: CrawlSettings
             if uid:
                 broken[uid].append((path, str(exc), exc.reason))
             else:
-                status = (f"excluded:{NON_DICOM_REASON}"
-                          if exc.reason == "not-dicom" and _known_non_dicom(path)
-                          else f"failed:{exc.reason}")
+                status = str(Status.excluded(NON_DICOM_REASON)
+                             if exc.reason == "not-dicom" and _known_non_dicom(path)
+                             else Status.of_reason(exc.reason))
                 singles.append(SeriesRecord(series_uid="", status=status,
                                             files=(path,), n_instances=1, message=str(exc)))
             continue
         if info.sop_class == DICOMDIR_SOP_CLASS:
-            singles.append(_single(info, "excluded:dicomdir", "DICOMDIR (media directory)"))
+            singles.append(_single(info, str(Status.excluded("dicomdir")),
+                                   "DICOMDIR (media directory)"))
         elif not info.series_uid:
-            singles.append(_single(info, "failed:missing-series-uid",
+            singles.append(_single(info, str(Status.failed("missing-series-uid")),
                                    "no SeriesInstanceUID (0020,000E)"))
         else:
             groups[info.series_uid].append(info)
@@ -186,7 +188,7 @@ def _guarded_records(uid: str, infos: list[FileInfo], broken: list[tuple[Path, s
         files = tuple(sorted([i.path for i in infos] + [b[0] for b in broken], key=str))
         first = infos[0] if infos else None
         return [SeriesRecord(
-            series_uid=uid, status="failed:internal-error", files=files,
+            series_uid=uid, status=str(Status.failed("internal-error")), files=files,
             n_instances=len(files), patient_id=first.patient_id if first else "",
             study_uid=first.study_uid if first else "",
             modality=first.modality if first else "",
@@ -198,7 +200,7 @@ def _flag_unreadable_neighbours(series: list[SeriesRecord], singles: list[Series
         -> list[SeriesRecord]:
     """Add QC ``unreadable-file-in-folder`` to series that share a folder with a file that failed
     to be read and could not be assigned to a series (it may have been one of their slices)."""
-    folders = {r.files[0].parent for r in singles if r.status.startswith("failed:")}
+    folders = {r.files[0].parent for r in singles if Status.parse(r.status).kind == FAILED}
     if not folders:
         return series
     return [dataclasses.replace(r, qc=tuple(sorted({*r.qc, "unreadable-file-in-folder"})))

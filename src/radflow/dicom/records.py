@@ -7,6 +7,7 @@ from pathlib import Path
 
 from radflow.dicom.frames import FrameHeader
 from radflow.errors import DicomError
+from radflow.records.status import Status
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class SeriesRecord:
     @property
     def reason(self) -> str:
         """The part after ``failed:`` / ``excluded:`` ("" when ok)."""
-        return self.status.partition(":")[2]
+        return Status.parse(self.status).reason
 
 
 @dataclass

@@ -43,6 +43,7 @@ from radflow.dicom.headers import get_str, quiet_pydicom, read_header
 from radflow.dicom.rtstruct import RTSTRUCT_SOP_CLASS, read_structure_set
 from radflow.dicom.seg import SEG_SOP_CLASS, read_seg_header
 from radflow.errors import DicomError
+from radflow.records.status import Status
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ def _decide(reason: str, found: Sequence[ImageCandidate]) -> Link | None:
         return Link(found[0], reason, "ok")
     if len(found) > 1:
         keys = tuple(sorted(c.series_key for c in found))
-        return Link(None, reason, "failed:ambiguous-reference", keys,
+        return Link(None, reason, str(Status.failed("ambiguous-reference")), keys,
                     f"{len(keys)} image series remain after the {reason} step: "
                     f"{', '.join(keys)}")
     return None
@@ -250,7 +251,7 @@ def link_mask(mask: MaskObject, mask_file: Path, images: Sequence[ImageCandidate
     if decided is not None:
         return decided
     allowed = {m.upper() for m in fallback_modalities}
-    usable = [c for c in images if c.status.partition(":")[2] not in NOT_A_VOLUME
+    usable = [c for c in images if Status.parse(c.status).reason not in NOT_A_VOLUME
               and (not allowed or c.modality.upper() in allowed)]
     same_frame = [c for c in usable if mask.frame_of_reference_uid
                   and c.frame_of_reference_uid == mask.frame_of_reference_uid
@@ -259,13 +260,15 @@ def link_mask(mask: MaskObject, mask_file: Path, images: Sequence[ImageCandidate
         return Link(same_frame[0], "frame-of-reference", "ok")
     pool = same_frame or usable
     if not pool:
-        return Link(None, "", "failed:reference-not-found", (),
+        return Link(None, "", str(Status.failed("reference-not-found")), (),
                     "no image series of the patient matches the references, and no usable "
                     "image series is left for the fallbacks")
     depths = {c.series_key: _depth(mask_file.parent, c.folder) for c in pool}
     best = max(depths.values())
     decided = _decide("common-folder", [c for c in pool if depths[c.series_key] == best])
-    return decided if decided is not None else Link(None, "", "failed:reference-not-found")
+    if decided is not None:
+        return decided
+    return Link(None, "", str(Status.failed("reference-not-found")))
 
 
 def read_sop_instances(files: Sequence[str | os.PathLike[str]]) -> frozenset[str]:

@@ -47,6 +47,7 @@ from radflow.dicom.records import FileInfo, SeriesRecord
 from radflow.dicom.resample import resampled_label
 from radflow.dicom.sopclass import is_image_sop_class, is_secondary_capture, non_image_reason, slug
 from radflow.errors import DicomError, SeriesGeometryError
+from radflow.records.status import Status
 from radflow.settings import CrawlSettings
 
 logger = logging.getLogger(__name__)
@@ -91,9 +92,11 @@ def build_records(uid: str, infos: Sequence[FileInfo],
                    f"{message}")
         if not infos:
             logger.info("series of %d file(s): failed:%s (%s)", len(all_files), reason, message)
-            return [SeriesRecord(series_uid=uid, status=f"failed:{reason}", files=all_files,
+            return [SeriesRecord(series_uid=uid, status=str(Status.of_reason(reason)),
+                                 files=all_files,
                                  n_instances=len(all_files), message=message)]
-        return [_Builder(uid, list(infos), all_files, where).record(f"failed:{reason}", message)]
+        return [_Builder(uid, list(infos), all_files, where).record(str(Status.of_reason(reason)),
+                                                                     message)]
     builder = _Builder(uid, list(infos), all_files, where)
     try:
         _check_class(builder.infos, where)
@@ -242,19 +245,19 @@ class _Builder:
         fields: dict[str, Any] = dict(files=files, n_instances=len(files), split=suffix,
                                       frames=per_file, n_slices=len(frames))
         if len(frames) < settings.geometry.min_slices:
-            return self.record("failed:too-few-slices",
+            return self.record(str(Status.failed("too-few-slices")),
                                f"{len(frames)} slice(s), fewer than min_slices "
                                f"{settings.geometry.min_slices}", **fields)
         try:
             geometry = frames_geometry(frames, settings.geometry,
                                        self.infos[0].slice_thickness, self.where)
         except SeriesGeometryError as exc:
-            return self.record(f"failed:{exc.reason}", str(exc), **fields)
+            return self.record(str(Status.of_reason(exc.reason)), str(exc), **fields)
         fields.update(rows=geometry.rows, cols=geometry.cols, n_slices=geometry.n_slices,
                       spacing=geometry.spacing, origin=geometry.origin,
                       orientation=geometry.orientation,
                       resampled=resampled_label(geometry.resampling))
-        return self.record("ok", "", **fields)
+        return self.record(str(Status.ok()), "", **fields)
 
 
 __all__ = ["LOCALIZER_TYPES", "build_records", "position_key"]

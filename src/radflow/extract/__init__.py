@@ -37,7 +37,13 @@ from radflow.radiomics_adapter import (
     params_hash,
     versions,
 )
-from radflow.records import ExtractStatus, PairStatus, read_pair_json, write_extract_status
+from radflow.records import (
+    ExtractStatus,
+    PairStatus,
+    Status,
+    read_pair_json,
+    write_extract_status,
+)
 
 if TYPE_CHECKING:  # pandas only for the table API; a job writes its rows with pyarrow alone
     import pandas as pd
@@ -267,13 +273,13 @@ def _extract_or_record(pair: Mapping[str, Any], params: Mapping[str, Any], p_has
     pair_status = str(pair["status"])
     if pair_status != "ok":
         logger.info("pair %s: skipped (pair status %s)", pair_id, pair_status)
-        return done([], f"skipped:{pair_status}", pair_status.rsplit(":", 1)[-1],
+        return done([], str(Status.skipped(pair_status)), Status.parse(pair_status).reason,
                     f"pair status is {pair_status}")
     try:
         rows = _extract(pair, params, p_hash, extra_image_types, volumes)
     except (ExtractionError, InputFileError) as exc:
         logger.warning("pair %s: extraction failed (%s): %s", pair_id, exc.reason, exc)
-        return done([], f"failed:{exc.reason}", exc.reason, str(exc))
+        return done([], str(Status.of_reason(exc.reason)), exc.reason, str(exc))
     logger.info("pair %s: %d features", pair_id, len(rows))
     return done(rows, "ok", None, None)
 

@@ -37,6 +37,7 @@ from radflow.io.atomic import write_csv, write_parquet, write_tsv
 from radflow.io.tables import read_clinical
 from radflow.keys import case_id, load_key
 from radflow.records import read_extract_status, read_sidecar, read_table
+from radflow.records.status import FAILED, Status
 from radflow.settings import MergeSettings
 
 logger = logging.getLogger(__name__)
@@ -254,7 +255,7 @@ def run_merge(*, feature_files: Sequence[str], status_files: Sequence[str], pair
     if problems:
         raise MergeError("clinical join rejected: " + "; ".join(problems)
                          + " (see merge/clinical_join_report.tsv)", reason="clinical-join")
-    failed = summary[summary["status"].str.startswith("failed:")]
+    failed = summary[summary["status"].map(lambda s: Status.parse(s).kind == FAILED)]
     if strict and len(failed):
         raise StrictModeError(f"strict mode: {int(failed['count'].sum())} failure(s): "
                               + ", ".join(f"{r.stage} {r.status} x{r.count}"

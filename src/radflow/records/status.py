@@ -88,6 +88,12 @@ class Status:
         return self.kind == OK
 
     @property
+    def is_non_image(self) -> bool:
+        """``excluded:non-image-<modality or SOP class>``: a series that is no image (a mask
+        object, a report, ...)."""
+        return self.kind == EXCLUDED and self.detail.startswith("non-image")
+
+    @property
     def reason(self) -> str:
         """The reason (``""`` for ``ok``; of a skipped status, the skipped status's reason)."""
         return Status.parse(self.detail).reason if self.kind == SKIPPED else self.detail
