@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed
 CORES  ?= 2
 DEMO   := demo
 
-.PHONY: run test test-fast test-slurm lint demo clean-results help bench
+.PHONY: run test test-fast test-slurm testdata lint demo clean-results help bench
 
 help:
 	@echo "make run   - create .venv, install radflow, generate the demo cohort, run the workflow"
 	@echo "make test  - create .venv, install radflow, run the test-suite"
+	@echo "make testdata - download the third-party reference data the tests use (~110 MB)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +30,13 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -m "not slow"
+
+# The third-party reference data of the tests (~110 MB), from its public sources at pinned
+# versions, every file checked against its SHA-256 (tests/testdata_registry.py); into
+# RADFLOW_TESTDATA, else ../shared/data, where the tests look. Files already there are kept.
+TESTDATA ?= $(if $(RADFLOW_TESTDATA),$(RADFLOW_TESTDATA),$(abspath ../shared/data))
+testdata: $(STAMP)
+	$(BIN)/python tests/testdata_registry.py fetch $(TESTDATA)
 
 # The workflow on a real single-node SLURM (root: installs Debian's slurm-wlm, starts the
 # daemons, stops them by PID afterwards; tests/test_slurm.py). Hard time limit: SIGKILL.

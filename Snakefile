@@ -8,9 +8,9 @@ import radflow
 from radflow import deidentify as rd
 from radflow import plan as rw
 from radflow.plan import resources as rsc
+from radflow.config_check import check_config_or_exit
 from radflow.keys import KEY_PATTERNS
-from radflow.settings import check_retired_keys
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -18,8 +18,10 @@ min_version("9.0")
 configfile: os.path.join(workflow.basedir, "config/config.yaml")
 
 
-check_retired_keys(config)  # a key renamed in 0.3.0: the error names the new key
-validate(config, os.path.join(workflow.basedir, "config/schema/config.schema.yaml"))
+# Retired keys, --config text, schema (and its defaults): a few lines on error, exit status 1;
+# RADFLOW_VERBOSE=1 or snakemake --verbose for the full report (README, "Configuration").
+check_config_or_exit(config, os.path.join(workflow.basedir, "config/schema/config.schema.yaml"),
+                     verbose=getattr(workflow.output_settings, "verbose", False))
 
 P = rw.resolve_paths(config, workflow.basedir)
 RES = P.results
@@ -46,3 +48,17 @@ include: "rules/convert.smk"
 include: "rules/pair.smk"
 include: "rules/extract.smk"
 include: "rules/merge.smk"
+
+
+# The end-of-run summary (README, "Set-up"): where the results are, the status counts per stage,
+# warnings. Not on dry runs; `radflow run` passes --no-hooks and prints it itself.
+onsuccess:
+    from radflow.summary import print_run_summary
+
+    print_run_summary(RES, config["merge"])
+
+
+onerror:
+    from radflow.summary import print_run_summary
+
+    print_run_summary(RES, config["merge"], failed=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,8 @@ def write_ct(folder: Path, name: str, shape: tuple[int, int, int] = (5, 12, 10),
     row, col = oblique_directions() if oblique else ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
     uid = str(derived_uid("mask-series", name))
     stored = (np.arange(np.prod(shape)) % 50 + 100).reshape(shape).astype(np.int16)
+    # one voxel from the name: series with identical pixels would be re-exported copies
+    stored.flat[0] = 200 + zlib.crc32(name.encode()) % 1000
     files = write_series(folder, stored, patient=patient, study=study, series_uid=uid,
                          spacing=spacing, origin=origin, row_direction=row,
                          column_direction=col, modality=modality)

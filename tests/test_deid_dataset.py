@@ -144,7 +144,8 @@ def write_planted_series(root: Path, patient: Patient, n: int = 3, series: int =
     study_uid = derived_uid(patient.patient_id, "study")
     folder = root / patient.name.split("=")[0].replace("^", "_") / patient.patient_id / \
         f"{patient.accession}_series{series}"
-    stored = (np.arange(n * 8 * 8, dtype=np.int16).reshape(n, 8, 8) % 50)
+    # series 2, 3 ... other pixels: identical ones would be re-exported copies of series 1
+    stored = (np.arange(n * 8 * 8, dtype=np.int16).reshape(n, 8, 8) % 50) + 50 * (series - 1)
     files = write_series(
         folder, stored, patient=patient,
         study=Study(study_uid, derived_uid(patient.patient_id, "for"), date=STUDY_DATE),

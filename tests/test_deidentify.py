@@ -195,7 +195,7 @@ def test_deidentify_target_alone(tmp_path) -> None:
     work.mkdir()
     run = snakemake(work, ["deidentify", "--cores", "2", "--config", "cohort=x",
                            f"dicom_root={source}", f"key_file={key_file}"])
-    jobs = Counter(re.findall(r"^local(?:rule|checkpoint) (\w+):", run.stdout + run.stderr,
+    jobs = Counter(re.findall(r"^Finished jobid: \d+ \(Rule: (\w+)\)", run.stdout + run.stderr,
                               re.M))
     assert jobs == {"deid_crawl": 1, "deidentify_one": len(PATIENTS), "deidentify": 1}
     res = work / "results" / "x"

@@ -309,7 +309,7 @@ DICOM2NIFTI_STATUSES = {
     "failing/sliceincrement/002": ("failed:gantry-tilt", 4),   # tilted and a slice missing
     "failing/gantrytilting/001": ("failed:gantry-tilt", 4),
     "failing/sliceorientation/001": ("failed:mixed-orientation", 4),
-    "failing/notavolume/001": ("failed:too-few-slices", 4),  # 4 acquisitions of one slice
+    "failing/notavolume/001": ("failed:too-few-slices", 1),  # 4 acquisitions, 1 position
     "generic/rgb/001": ("excluded:secondary-capture", 4),
     "ge/anatomical/001_single_slice": ("failed:too-few-slices", 1),
     "siemens_multiframe/anatomical/001": ("ok", 8),

@@ -59,13 +59,35 @@ def test_join_maps_ids_with_the_key_and_drops_them() -> None:
     assert problems == []
 
 
-def test_join_rejects_duplicates_and_too_many_unmatched() -> None:
+def test_join_rejects_duplicates() -> None:
     wide = wide_features(_features("p1", case_id(KEY, "PID-1")))
     clinical = pd.DataFrame({"patient_id": ["PID-1", "PID-1", "PID-9"], "age": [1, 2, 3]})
     _, report, problems = join_clinical(wide, clinical, "patient_id", KEY, 0.2)
     assert "duplicate-clinical" in set(report["kind"])
-    assert any("duplicate" in p for p in problems)
-    assert any("clinical cases unmatched" in p for p in problems)
+    assert problems == ["1 duplicate clinical ID(s)"]
+
+
+@pytest.mark.parametrize(("n_imaged", "n_matched", "n_clinical_only", "bound", "rejected"), [
+    (5, 4, 0, 0.2, False),    # 1 of 5 imaged cases without clinical data: 20 %, at the bound
+    (5, 3, 0, 0.2, True),     # 2 of 5: 40 %
+    (5, 5, 95, 0.2, False),   # a registry 20x larger than the imaging cohort is fine
+    (4, 0, 10, 0.9, True),    # no imaged case has clinical data
+    (4, 3, 0, 0.0, True),     # bound 0: every imaged case needs a clinical row
+])
+def test_the_bound_is_on_imaged_cases_without_clinical_data(
+        n_imaged: int, n_matched: int, n_clinical_only: int, bound: float,
+        rejected: bool) -> None:
+    wide = wide_features(pd.concat([_features(f"p{i}", case_id(KEY, f"PID-{i}"))
+                                    for i in range(n_imaged)]))
+    ids = [f"PID-{i}" for i in range(n_matched)] + [f"REG-{i}" for i in range(n_clinical_only)]
+    clinical = pd.DataFrame({"patient_id": ids, "age": range(len(ids))})
+    _, report, problems = join_clinical(wide, clinical, "patient_id", KEY, bound)
+    expected = (f"{n_imaged - n_matched} of {n_imaged} imaged cases have no clinical row")
+    assert [p for p in problems if p.startswith(expected)] == ([problems[0]] if rejected else [])
+    assert len(problems) == int(rejected)
+    counts = report["kind"].value_counts()
+    assert counts.get("unmatched-imaging", 0) == n_imaged - n_matched
+    assert counts.get("unmatched-clinical", 0) == n_clinical_only   # reported, not bounded
 
 
 def _merge_inputs(tmp_path, statuses=("ok",)):
@@ -122,11 +144,23 @@ def test_strict_mode_fails_on_any_failure_but_keeps_the_summary(tmp_path) -> Non
 
 
 def test_unmatched_bound_fails_the_merge(tmp_path) -> None:
-    kw = _merge_inputs(tmp_path, ("ok",))
+    kw = _merge_inputs(tmp_path, ("ok", "ok", "ok"))
     pd.DataFrame({"pid": ["PID-0", "X", "Y"], "age": [1, 2, 3]}).to_csv(
         kw["clinical"].path, index=False)
     qc = _qc(kw)  # the qc rule never fails on the data: the report is there to read
-    with pytest.raises(MergeError, match="2 of 3 clinical cases unmatched"):
+    with pytest.raises(MergeError, match="2 of 3 imaged cases have no clinical row"):
         run_merge(strict=False, **kw)
+    report = pd.read_csv(qc.join_report, sep="\t")
+    assert (report["kind"] == "unmatched-imaging").sum() == 2
+    assert (report["kind"] == "unmatched-clinical").sum() == 2
+
+
+def test_clinical_rows_without_imaging_do_not_fail_the_merge(tmp_path) -> None:
+    kw = _merge_inputs(tmp_path, ("ok",))
+    pd.DataFrame({"pid": ["PID-0", "X", "Y"], "age": [1, 2, 3]}).to_csv(
+        kw["clinical"].path, index=False)
+    qc = _qc(kw)
+    run_merge(strict=False, **kw)   # 2 of 3 clinical rows without imaging: a registry
+    assert len(pd.read_csv(kw["out"].dataset_csv)) == 1
     report = pd.read_csv(qc.join_report, sep="\t")
     assert (report["kind"] == "unmatched-clinical").sum() == 2

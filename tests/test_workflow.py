@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -46,7 +48,9 @@ def demo_run(tmp_path_factory):
         "clinical": str(demo.clinical), "clinical_id": "patient_id",
         "key_file": str(base / "secret" / "key"), "extract": {"params": str(params)}}))
     config = ["--configfile", str(cfg)]
-    run = snakemake(work, ["--cores", "2", *config])
+    # --quiet host: the per-job blocks (which the default profile hides) are kept for
+    # test_benchmarks_stay_within_the_requests, which reads each job's resources from them.
+    run = snakemake(work, ["--cores", "2", "--quiet", "host", *config])
     (base / "run.log").write_text(run.stdout + run.stderr, encoding="utf-8")
     return work, demo, config, params, base
 
@@ -186,6 +190,58 @@ def test_no_planted_identifier_anywhere(demo_run) -> None:
     assert hits == []
     private = work / ".radflow" / "private" / "demo"
     assert any(private.rglob("*.json")), "source paths belong in the private folder"
+
+
+def test_run_ends_with_the_summary(demo_run) -> None:
+    work, *_, base = demo_run
+    log = (base / "run.log").read_text(encoding="utf-8")
+    summary = log[log.rindex("radflow: results in results/demo/"):]
+    dataset = pd.read_parquet(_results(work) / "merge" / "dataset.parquet")
+    assert f"merge/dataset.csv: {len(dataset)} rows, {dataset.shape[1]} columns" in summary
+    counts = pd.read_csv(_results(work) / "qc" / "run_summary.tsv", sep="\t")
+    for stage, rows in counts.groupby("stage"):
+        ok = int(rows.loc[rows["status"] == "ok", "count"].sum())
+        assert re.search(rf"^  {stage}\s+{ok}\s", summary, re.M), (stage, summary)
+    assert "WARNING" not in summary
+
+
+#: Folders of a working directory that hold input paths by design: radflow's private folder
+#: (source paths, derived config files) and Snakemake's records of every job's input files
+#: (metadata) and of the files a dry run looked at (iocache). README, "Keys and privacy".
+PRIVATE = [".radflow", ".snakemake/metadata", ".snakemake/iocache"]
+
+
+@pytest.mark.parametrize("way", ["snakemake", "radflow run"])
+def test_an_input_root_named_after_a_patient_reaches_no_log(tmp_path, way) -> None:
+    """The README's own usage with an archive folder named after a patient: given in a config
+    file (plain Snakemake) or to ``radflow run`` (also as --config), the name reaches no file
+    under results/ and .snakemake/log (Snakemake copies its command line into its log)."""
+    base = tmp_path / "Kowalski_Anna"  # a planted name of the demo (one of its folder names)
+    demo = make_demo_cohort(base / "archive", n_patients=4)
+    assert base.name in demo.planted_phi
+    cfg = tmp_path / "cohort.yaml"
+    cfg.write_text(yaml.safe_dump({"cohort": "phi", "sheet": str(demo.sheet),
+                                   "clinical": str(demo.clinical),
+                                   "key_file": str(tmp_path / "key")}))
+    work = tmp_path / "work"
+    work.mkdir()
+    root = f"dicom_root={demo.dicom_root}"
+    if way == "snakemake":
+        cfg.write_text(cfg.read_text() + f"dicom_root: {demo.dicom_root}\n")
+        out = snakemake(work, ["--cores", "2", "--configfile", str(cfg)])
+    else:
+        out = subprocess.run([str(Path(sys.executable).parent / "radflow"), "run",
+                              "--configfile", str(cfg), "--cores", "2", "--config", root],
+                             cwd=work, capture_output=True, text=True, timeout=900,
+                             check=False)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "radflow: results in results/phi/" in out.stdout
+    assert (work / "results" / "phi" / "merge" / "dataset.csv").is_file()
+    assert any((work / ".snakemake" / "log").iterdir())
+    assert find_planted(work, demo.planted_phi, skip=PRIVATE) == []
+    # control: the same value on Snakemake's command line does reach its log
+    snakemake(work, ["merge", "--cores", "1", "--configfile", str(cfg), "--config", root])
+    assert find_planted(work / ".snakemake" / "log", [base.name])
 
 
 def _stable_names(work: Path, demo_root: Path) -> dict[str, str]:

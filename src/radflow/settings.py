@@ -1,9 +1,10 @@
 """Typed, frozen settings built once from the validated configuration.
 
-The Snakefile first rejects retired keys (:func:`check_retired_keys`: the error names the new
-key), then validates ``config`` against ``config/schema/config.schema.yaml`` (which also fills
-defaults) and hands each rule only its own section (plus the shared ``geometry`` section, read by
-name by the crawl and convert rules) through ``params:``. Scripts turn that mapping into one of
+The Snakefile checks ``config`` once (:func:`radflow.config_check.check_config`: retired keys
+first, :func:`check_retired_keys`, whose error names the new key; then the schema
+``config/schema/config.schema.yaml``, which also fills defaults) and hands each rule only its own
+section (plus the shared ``geometry`` section, read by name by the crawl and convert rules)
+through ``params:``. Scripts turn that mapping into one of
 these dataclasses with :func:`from_mapping`, the one path for every setting (de-identification
 and filter image types included): it rejects unknown keys and missing required ones, so a typo in
 a config key is an error instead of a silently ignored setting. Policies are ``Literal`` types,
@@ -36,8 +37,8 @@ RETIRED_KEYS: dict[tuple[str, ...], str] = {
 def check_retired_keys(config: Mapping[str, Any]) -> None:
     """Raise :class:`ConfigError` naming the new key when ``config`` uses a retired key.
 
-    Called by the Snakefile before schema validation (the schema would only say "additional
-    properties are not allowed").
+    Called by :func:`radflow.config_check.check_config` before schema validation (the schema
+    would only say "unknown key").
     """
     for path, new in RETIRED_KEYS.items():
         node: Any = config
@@ -144,6 +145,12 @@ class GeometrySettings:
         check_choices(self, "geometry")
 
 
+#: ``crawl.duplicate_copies`` values: what happens to re-exported copies of a series (images of
+#: one patient with identical pixel data under other UIDs; :mod:`radflow.crawl.copies`).
+DuplicateCopiesPolicy = Literal["keep-first", "keep-both"]
+DUPLICATE_COPIES_POLICIES: tuple[str, ...] = get_args(DuplicateCopiesPolicy)
+
+
 @dataclass(frozen=True)
 class CrawlSettings:
     """How the DICOM root and the cohort sheet are read.
@@ -163,12 +170,22 @@ class CrawlSettings:
         (empty: every image modality).
     geometry
         The shared ``geometry`` section (not a key of ``crawl``: :func:`crawl_settings` builds it).
+    duplicate_copies
+        Image series of one patient with identical pixel data (the same images exported twice,
+        e.g. once through a PACS that assigns new UIDs). ``"keep-first"`` (default): the copy
+        whose ``series_key`` sorts first stays ``ok``, the others are
+        ``excluded:duplicate-of-<series_key>``; ``"keep-both"``: all stay ``ok``. Either way
+        each copy gets the QC warning ``duplicate-copy-of-<series_key>`` naming the others.
     """
 
     image_modalities: tuple[str, ...] = ("CT", "MR", "PT")
     include_derived: bool = False
     fallback_modalities: tuple[str, ...] = ()
     geometry: GeometrySettings = field(default_factory=GeometrySettings)
+    duplicate_copies: DuplicateCopiesPolicy = "keep-first"
+
+    def __post_init__(self) -> None:
+        check_choices(self, "crawl")
 
 
 def crawl_settings(crawl: Mapping[str, Any] | None,
@@ -265,8 +282,15 @@ class MergeSettings:
     Attributes
     ----------
     max_unmatched_fraction
-        The run fails when more than this fraction of the cases, or of the clinical rows, find no
-        partner.
+        The run fails when more than this fraction of the imaged cases have no clinical row.
+        Clinical rows without imaging (a registry larger than the imaging cohort) are listed
+        in the join report, not bounded.
+    max_failed_fraction
+        The end-of-run summary (:mod:`radflow.summary`) warns when more than this fraction of
+        the items a stage tried (``ok`` + ``failed``; excluded and skipped ones not counted)
+        failed: series in crawl and convert, pairs in pair and extract. A warning only; with
+        ``strict: true`` any failure fails the run.
     """
 
     max_unmatched_fraction: float = 0.2
+    max_failed_fraction: float = 0.2

@@ -33,6 +33,7 @@ from typing import Any
 import pandas as pd
 
 from radflow import records
+from radflow.crawl.copies import flag_copies
 from radflow.crawl.masks import plan_dicom_masks
 from radflow.crawl.sheet import (
     check_deid_folders,
@@ -148,6 +149,7 @@ def crawl(dicom_root: Path | None, sheet: Path | None, key: bytes,
                     files.append(p)
     logger.info("crawl: %d candidate files", len(files))
     records = index_files(files, settings) if files else []
+    records = flag_copies(records, key, settings.duplicate_copies)  # re-exported copies
 
     sources: dict[str, Source] = {}
     by_uid: dict[str, SeriesRecord] = {}

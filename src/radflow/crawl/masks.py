@@ -1,8 +1,9 @@
 """Crawl step for DICOM masks: every SEG and RTSTRUCT becomes a mask source and one planned pair
 per ROI or segment.
 
-For each SEG/RTSTRUCT series the index found (listed there as ``excluded:non-image-*``), every
-file is one mask object (keyed by its SOPInstanceUID). Its header is summarised
+For each SEG/RTSTRUCT series the index found (its record says ``excluded:non-image-*``: no image),
+every file is one mask object (keyed by its SOPInstanceUID, whatever series holds it; label-map
+SEGs included). Its header is summarised
 (:func:`radflow.dicom.references.read_mask_object`), linked to an image series of the same patient
 (:func:`radflow.dicom.references.link_mask`; the step that decided is the pair's
 ``pairing_reason``), and each ROI passes the name rules (:mod:`radflow.rois`). An ROI that is
@@ -13,7 +14,7 @@ Statuses
 --------
 * mask object (``series.tsv``, role ``mask``): ``ok``; ``failed:invalid-rtstruct`` /
   ``failed:invalid-seg`` / a read reason; ``failed:conflicting-duplicates`` (one SOPInstanceUID,
-  different files).
+  files with different content, in one series or several; identical copies are read once).
 * ROI (``crawl/rois.tsv``): ``ok``, ``excluded:empty-roi`` / ``point-roi`` / ``open-contours``
   (nothing to rasterise), ``excluded:roi-excluded`` / ``roi-not-included`` / ``roi-unmapped``
   (name rules).
@@ -41,6 +42,7 @@ from radflow.dicom.references import (
     Link,
     MaskObject,
     link_mask,
+    mask_kind,
     read_mask_object,
     read_sop_instances,
 )
@@ -101,31 +103,43 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _read_objects(rec: SeriesRecord, key: bytes) \
-        -> list[tuple[str, list[Path], MaskObject | None, str, str]]:
-    """``(mask_key, files, object or None, status, message)`` per SOP instance of a series."""
-    parsed: dict[str, tuple[list[Path], MaskObject | None, str, str]] = {}
+@dataclass
+class _Parsed:
+    """One mask object as read: its files, header summary (``None`` when it failed), status."""
+
+    base: dict[str, Any]
+    kind: str
+    files: list[Path]
+    obj: MaskObject | None
+    status: str
+    message: str = ""
+
+
+def _read_objects(rec: SeriesRecord, base: dict[str, Any], key: bytes,
+                  parsed: dict[str, _Parsed]) -> None:
+    """Add the SOP instances of one mask series to ``parsed`` (by mask key, across series: a
+    key names one SOPInstanceUID, so two series holding it are one object or a conflict)."""
+    kind = mask_kind(rec.sop_class_uid) or "mask"
     for path in rec.files:
         path = Path(path)
         tmp_key = _mask_key(key, "", path)
         try:
             obj = read_mask_object(path, tmp_key)
         except RadflowError as exc:
-            parsed[tmp_key] = ([path], None, str(Status.of_reason(exc.reason)), str(exc))
+            parsed[tmp_key] = _Parsed(base, kind, [path], None,
+                                      str(Status.of_reason(exc.reason)), str(exc))
             continue
         mkey = _mask_key(key, obj.sop_instance_uid, path)
-        if mkey not in parsed:
-            parsed[mkey] = ([path], obj, "ok", "")
+        seen = parsed.get(mkey)
+        if seen is None:
+            parsed[mkey] = _Parsed(base, obj.kind, [path], obj, "ok")
             continue
-        files, first, status, message = parsed[mkey]
-        if status == "ok" and _digest(files[0]) != _digest(path):
-            parsed[mkey] = ([*files, path], None,
-                            str(Status.failed("conflicting-duplicates")),
-                            f"{len(files) + 1} files share one SOPInstanceUID with different "
+        seen.files.append(path)
+        if seen.status == "ok" and _digest(seen.files[0]) != _digest(path):
+            seen.obj, seen.status = None, str(Status.failed("conflicting-duplicates"))
+            seen.message = (f"{len(seen.files)} files share one SOPInstanceUID with different "
                             "content")
-        else:  # an identical copy: read once
-            parsed[mkey] = ([*files, path], first, status, message)
-    return [(k, *v) for k, v in parsed.items()]
+        # else an identical copy: read once
 
 
 def plan_dicom_masks(masks: Sequence[tuple[SeriesRecord, dict[str, Any]]],
@@ -164,23 +178,26 @@ def plan_dicom_masks(masks: Sequence[tuple[SeriesRecord, dict[str, Any]]],
         return cache[c.series_key]
 
     plan = MaskPlan()
+    parsed: dict[str, _Parsed] = {}
     for rec, base in masks:
-        if not Status.parse(rec.status).is_non_image:
+        if Status.parse(rec.status).is_non_image:  # the index's mark of a mask-object series
+            _read_objects(rec, base, key, parsed)
+        else:  # the series failed as a whole (e.g. a truncated file)
             plan.objects.append(_object(base, base["series_key"], list(rec.files), "", rec.status,
                                         "", ()))
+    for mkey, item in parsed.items():
+        base, files, obj = item.base, item.files, item.obj
+        if obj is None:
+            logger.warning("mask object (%s) %s: %s: %s", item.kind.upper(), mkey, item.status,
+                           item.message)
+            plan.objects.append(_object(base, mkey, files, "", item.status, "", ()))
             continue
-        for mkey, files, obj, status, message in _read_objects(rec, key):
-            if obj is None:
-                logger.warning("mask %s: %s: %s", mkey, status, message)
-                plan.objects.append(_object(base, mkey, files, "", status, "", ()))
-                continue
-            link = link_mask(obj, files[0], by_case.get(base["case_id"], []), instances,
-                             fallback_modalities)
-            labels = _plan_rois(obj, mkey, base["case_id"], link, rois, instances, status_of,
-                                plan)
-            image_key = link.image.series_key if link.image is not None else ""
-            plan.objects.append(_object(base, mkey, files, obj.kind, "ok", image_key, labels))
-            _log_link(mkey, link)
+        link = link_mask(obj, files[0], by_case.get(base["case_id"], []), instances,
+                         fallback_modalities)
+        labels = _plan_rois(obj, mkey, base["case_id"], link, rois, instances, status_of, plan)
+        image_key = link.image.series_key if link.image is not None else ""
+        plan.objects.append(_object(base, mkey, files, obj.kind, "ok", image_key, labels))
+        _log_link(f"mask object ({obj.kind.upper()}) {mkey}", link)
     return plan
 
 
@@ -215,8 +232,8 @@ def _plan_rois(obj: MaskObject, mkey: str, case_id: str, link: Link, rules: RoiS
             missing = roi.image_refs - instances(image) if by_reference else frozenset()
             if missing:
                 pair_status = str(Status.failed("missing-referenced-images"))
-                logger.warning("mask %s, label %d: drawn on %d image(s) that series %s does not "
-                            "hold", mkey, roi.label, len(missing), image.series_key)
+                logger.warning("mask object %s, label %d: drawn on %d image(s) that series %s "
+                               "does not hold", mkey, roi.label, len(missing), image.series_key)
             elif image_status != "ok":
                 pair_status = str(Status.failed("image-" + Status.parse(image_status).reason))
         if pair_status == "ok":
@@ -231,11 +248,11 @@ def _plan_rois(obj: MaskObject, mkey: str, case_id: str, link: Link, rules: RoiS
     return labels
 
 
-def _log_link(mkey: str, link: Link) -> None:
+def _log_link(what: str, link: Link) -> None:
     if link.image is not None:
-        logger.info("mask %s: paired with image %s (%s)", mkey, link.image.series_key, link.reason)
+        logger.info("%s: paired with image %s (%s)", what, link.image.series_key, link.reason)
     else:
-        logger.warning("mask %s: %s (%s)", mkey, link.status, link.message)
+        logger.warning("%s: %s (%s)", what, link.status, link.message)
 
 
 __all__ = ["MaskPlan", "image_candidate", "plan_dicom_masks"]

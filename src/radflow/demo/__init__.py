@@ -373,7 +373,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the ``demo`` subcommand; returns the exit code."""
+    """Run the ``demo`` subcommand; returns the exit code.
+
+    highdicom logs every attribute it copies into a SEG or RTSTRUCT at INFO level: shown only
+    with ``radflow -v demo``.
+    """
+    if not getattr(args, "verbose", False):
+        logging.getLogger("highdicom").setLevel(logging.WARNING)
     make_demo_cohort(args.out, n_patients=args.patients, seed=args.seed)
     return 0
 

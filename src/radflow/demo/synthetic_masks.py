@@ -7,7 +7,8 @@
 * :func:`write_rtstruct` writes an RT Structure Set with pydicom; references can be left out or
   pointed at other UIDs to build broken-reference cases.
 * :func:`write_seg` writes a BINARY or FRACTIONAL SEG with highdicom from the source images'
-  headers.
+  headers; :func:`write_labelmap_seg` a LABELMAP SEG (Label Map Segmentation Storage) of the
+  same segments from one label array.
 """
 
 from __future__ import annotations
@@ -175,24 +176,54 @@ def write_seg(path: str | Path, source_images: Sequence[Dataset],
     series_uid
         SeriesInstanceUID of the SEG.
     """
+    stack = np.stack([np.asarray(a) for _, _, a in segments], axis=-1)
+    kind = (hd.seg.SegmentationTypeValues.FRACTIONAL if fractional
+            else hd.seg.SegmentationTypeValues.BINARY)
+    return _write(path, source_images, stack.astype(np.float32) if fractional
+                  else stack.astype(bool), kind, [(n, name) for n, name, _ in segments],
+                  series_uid, series_number)
+
+
+def write_labelmap_seg(path: str | Path, source_images: Sequence[Dataset], labels: np.ndarray,
+                       segments: Sequence[tuple[int, str]], *, series_uid: str,
+                       series_number: int = 92) -> Path:
+    """Write a LABELMAP SEG (Label Map Segmentation Storage) with highdicom.
+
+    Parameters
+    ----------
+    source_images
+        Headers of the source slices, in the order of the array's first axis.
+    labels : numpy.ndarray of unsigned int, shape (n_slices, rows, columns)
+        Segment numbers (0 = no segment). Frames without any segment are left out, so the
+        frames may cover only part of the source series.
+    segments
+        ``(segment number, label)`` in ascending number order (numbers need not be
+        consecutive); highdicom adds the background segment 0.
+    series_uid
+        SeriesInstanceUID of the SEG (its SOPInstanceUID is derived from it).
+    """
+    labels = np.asarray(labels)
+    dtype = np.uint8 if int(labels.max(initial=0)) <= 255 else np.uint16
+    return _write(path, source_images, labels.astype(dtype),
+                  hd.seg.SegmentationTypeValues.LABELMAP, segments, series_uid, series_number)
+
+
+def _write(path: str | Path, source_images: Sequence[Dataset], pixels: np.ndarray,
+           kind: hd.seg.SegmentationTypeValues, segments: Sequence[tuple[int, str]],
+           series_uid: str, series_number: int) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptions = [hd.seg.SegmentDescription(
         segment_number=number, segment_label=label,
         segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
         segmented_property_type=codes.SCT.Neoplasm,
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL) for number, label, _ in segments]
-    stack = np.stack([np.asarray(a) for _, _, a in segments], axis=-1)
-    kind = (hd.seg.SegmentationTypeValues.FRACTIONAL if fractional
-            else hd.seg.SegmentationTypeValues.BINARY)
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL) for number, label in segments]
     seg = hd.seg.Segmentation(
-        source_images=list(source_images),
-        pixel_array=stack.astype(np.float32) if fractional else stack.astype(bool),
-        segmentation_type=kind, segment_descriptions=descriptions,
-        series_instance_uid=series_uid, series_number=series_number,
-        sop_instance_uid=derived_uid(series_uid, "seg"), instance_number=1,
-        manufacturer="radflow", manufacturer_model_name="synthetic", software_versions="1",
-        device_serial_number="0", omit_empty_frames=True)
+        source_images=list(source_images), pixel_array=pixels, segmentation_type=kind,
+        segment_descriptions=descriptions, series_instance_uid=series_uid,
+        series_number=series_number, sop_instance_uid=derived_uid(series_uid, "seg"),
+        instance_number=1, manufacturer="radflow", manufacturer_model_name="synthetic",
+        software_versions="1", device_serial_number="0", omit_empty_frames=True)
     _make_deterministic(seg, source_images[0], series_uid)
     seg.save_as(path)
     return path
@@ -216,4 +247,5 @@ def _make_deterministic(seg: Dataset, source: Dataset, series_uid: str) -> None:
                 item.DimensionOrganizationUID = organisation
 
 
-__all__ = ["ContourSpec", "RoiSpec", "contours_from_mask", "write_rtstruct", "write_seg"]
+__all__ = ["ContourSpec", "RoiSpec", "contours_from_mask", "write_labelmap_seg", "write_rtstruct",
+           "write_seg"]

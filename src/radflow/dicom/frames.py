@@ -11,6 +11,10 @@ convert stage (full read) both call it.
 Messages name slices by the position of their file in the series' sorted file list and their
 frame number (``file 3 of 120``, ``file 1 of 1, frame 7``; :mod:`radflow.dicom.naming`), never
 by file name.
+
+A Siemens mosaic (:mod:`radflow.dicom.mosaic`) gives one :class:`FrameHeader` per tile: ``frame``
+is the tile index, ``rows`` / ``cols`` the tile size and ``mosaic_tiles`` the number of tiles, so
+that the crawl, the 4-D split and the convert stage treat the tiles as the slices of a volume.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from radflow.dicom.headers import (
     get_value,
     number_of_frames,
 )
+from radflow.dicom.mosaic import is_mosaic, mosaic_layout
 from radflow.dicom.multiframe import classic_frame_geometry
 from radflow.dicom.naming import file_labels, frame_label
 from radflow.errors import DicomError
@@ -70,6 +75,12 @@ class FrameHeader:
     position_source
         ``""`` when the position is read from the file for this slice; else how it was derived
         (a key of :data:`radflow.dicom.multiframe.POSITION_SOURCES`).
+    mosaic_tiles
+        For a tile of a Siemens mosaic, the number of tiles in its mosaic (``frame`` is the
+        tile index); 0 otherwise.
+    acquisition_matrix
+        The largest value of AcquisitionMatrix (0018,1310), the acquired matrix before
+        reconstruction (0 when absent); for plausibility checks.
     """
 
     file: Path
@@ -85,6 +96,8 @@ class FrameHeader:
     sop_instance: str = ""
     dims: FrameDimensions = field(default_factory=FrameDimensions)
     position_source: str = ""
+    mosaic_tiles: int = 0
+    acquisition_matrix: int = 0
 
 
 def frame_labels(frames: Sequence[FrameHeader], where: Mapping[Path, str] | None = None) \
@@ -134,13 +147,19 @@ def frame_headers(ds: Dataset, path: str | os.PathLike[str]) -> list[FrameHeader
     functional groups) give one per frame as :func:`radflow.dicom.multiframe.
     classic_frame_geometry` decides.
 
+    A Siemens mosaic (ImageType ``MOSAIC``) gives one per tile, placed as
+    :func:`radflow.dicom.mosaic.mosaic_layout` decides. A mosaic file is one volume: when it has
+    no TemporalPositionIdentifier its InstanceNumber serves as its time point, so that the
+    mosaics of a series split into volumes ``_t01``, ``_t02`` ... like any 4-D series.
+
     Raises
     ------
     DicomError
         ``unsupported-multiframe`` (per-frame functional groups that do not match the number of
         frames, or a classic multi-frame object whose frames cannot be placed: the message names
         the missing attributes), ``nm-projection`` and ``cine-no-geometry`` (kind
-        ``excluded``). Messages name no file.
+        ``excluded``), ``mosaic-unreadable`` (a mosaic whose tiles cannot be placed). Messages
+        name no file.
     """
     path = Path(path)
     rows, cols = get_int(ds, "Rows") or 0, get_int(ds, "Columns") or 0
@@ -149,6 +168,8 @@ def frame_headers(ds: Dataset, path: str | os.PathLike[str]) -> list[FrameHeader
     shared_seq = get_value(ds, "SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None
     top = top_level_dimensions(ds)
+    if is_mosaic(ds):
+        return _mosaic_frames(path, ds, _frame(path, None, ds, [shared], rows, cols, top))
     if n_frames == 1 and not per_frame:
         return [_frame(path, None, ds, [shared], rows, cols, top)]
     if not per_frame:
@@ -175,6 +196,23 @@ def _classic_frames(path: Path, ds: Dataset, n_frames: int, shared: Dataset | No
                            pixel_spacing=geometry.pixel_spacing, dims=dims,
                            position_source=geometry.source))
     return out
+
+
+def _mosaic_frames(path: Path, ds: Dataset, base: FrameHeader) -> list[FrameHeader]:
+    """One slice per tile of a Siemens mosaic (``base``: the file read as one image)."""
+    layout = mosaic_layout(ds)
+    dims = base.dims
+    if dims.temporal_position is None:
+        dims = replace(dims, temporal_position=get_int(ds, "InstanceNumber"))
+    return [replace(base, frame=k, position=position, rows=layout.tile_rows,
+                    cols=layout.tile_cols, dims=dims, mosaic_tiles=layout.n_tiles)
+            for k, position in enumerate(layout.positions)]
+
+
+def _acquisition_matrix(ds: Dataset) -> int:
+    """The largest value of AcquisitionMatrix (0 when absent or malformed)."""
+    values = get_floats(ds, "AcquisitionMatrix")
+    return int(max(values)) if values else 0
 
 
 def _frame(path: Path, frame: int | None, ds: Dataset, groups: list[Dataset | None], rows: int,
@@ -207,6 +245,7 @@ def _frame(path: Path, frame: int | None, ds: Dataset, groups: list[Dataset | No
         rescale_type=rescale_type.upper(),
         sop_instance=get_str(ds, "SOPInstanceUID"),
         dims=frame_dimensions(ds, groups, top),
+        acquisition_matrix=_acquisition_matrix(ds),
     )
 
 

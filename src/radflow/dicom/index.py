@@ -17,6 +17,12 @@ Decisions
   private classes) is ``excluded:non-image-<modality>``; where the Modality is an imaging one or
   empty (e.g. Raw Data with Modality CT), the SOP class name is used instead
   (``non-image-raw-data``, ``non-image-parametric-map``, ``non-image-unknown-sop-class``).
+* A series of mask objects (RTSTRUCT, SEG, label-map SEG: :data:`radflow.dicom.references.
+  MASK_SOP_CLASSES`) gets no image rules: each file is one mask object that the crawl's mask step
+  reads, de-duplicates and links to its image series (:mod:`radflow.crawl.masks`). Its record
+  says only that it is no image (``excluded:non-image-seg`` / ``-rtstruct``, the key the crawl
+  routes by); the log calls it a mask object, never excluded. A mask series with a file readable
+  only in part fails like any series (``failed:truncated``).
 * A truncated file whose partial header names its SeriesInstanceUID stays in that series, which
   then fails with ``failed:truncated`` (dropping it would silently lose a slice); other
   unreadable files get a record with ``series_uid=""``.
@@ -58,8 +64,9 @@ from radflow.dicom.headers import (
     sop_class_uid,
 )
 from radflow.dicom.records import FileInfo, SeriesRecord
+from radflow.dicom.references import mask_kind
 from radflow.dicom.series import build_records
-from radflow.dicom.sopclass import DICOMDIR_SOP_CLASS, is_image_sop_class
+from radflow.dicom.sopclass import DICOMDIR_SOP_CLASS, is_image_sop_class, non_image_reason
 from radflow.errors import DicomError, InputFileError, PartialFileError
 from radflow.records.status import FAILED, Status
 from radflow.settings import CrawlSettings
@@ -176,9 +183,12 @@ def index_files(paths: Sequence[str | os.PathLike[str]], settings: CrawlSettings
 
 def _guarded_records(uid: str, infos: list[FileInfo], broken: list[tuple[Path, str, str]],
                      settings: CrawlSettings) -> list[SeriesRecord]:
-    """:func:`build_records`, with an unexpected error confined to its series
-    (``failed:internal-error``): one series must never stop the crawl of a cohort."""
+    """:func:`build_records` (a series of mask objects: :func:`_mask_objects`), with an
+    unexpected error confined to its series (``failed:internal-error``): one series must never
+    stop the crawl of a cohort."""
     try:
+        if infos and not broken and all(mask_kind(i.sop_class) for i in infos):
+            return [_mask_objects(uid, infos)]
         return build_records(uid, infos, broken, settings)
     except Exception as exc:  # a radflow bug or an input nobody foresaw: keep the cohort going
         # the traceback without the exception's message (which may quote a header value)
@@ -194,6 +204,26 @@ def _guarded_records(uid: str, infos: list[FileInfo], broken: list[tuple[Path, s
             modality=first.modality if first else "",
             series_number=first.series_number if first else None,
             message=f"internal error ({type(exc).__name__}) while checking the series")]
+
+
+def _mask_objects(uid: str, infos: list[FileInfo]) -> SeriesRecord:
+    """The record of a series of RTSTRUCT / SEG files: one mask object per file, for the crawl's
+    mask step (see the module notes)."""
+    first = infos[0]
+    kinds = "/".join(sorted({mask_kind(i.sop_class).upper() for i in infos}))
+    logger.info("series of %d file(s): mask object(s) (%s), linked to their image series by "
+                "the crawl", len(infos), kinds)
+    return SeriesRecord(
+        series_uid=uid, status=str(Status.excluded(non_image_reason(first.modality,
+                                                                    first.sop_class))),
+        files=tuple(i.path for i in infos), n_instances=len(infos),
+        patient_id=first.patient_id, study_uid=first.study_uid,
+        frame_of_reference_uid=first.for_uid, sop_class_uid=first.sop_class,
+        modality=first.modality, series_number=first.series_number,
+        series_description=first.description, image_type=first.image_type,
+        manufacturer=first.manufacturer, transfer_syntax_uid=first.transfer_syntax,
+        multiframe=any(i.multiframe for i in infos), message=f"mask object(s) ({kinds})",
+        qc=tuple(sorted({c for i in infos for c in i.qc})))
 
 
 def _flag_unreadable_neighbours(series: list[SeriesRecord], singles: list[SeriesRecord]) \

@@ -1,11 +1,12 @@
 """The closed vocabulary of DICOM statuses: every ``excluded:<reason>`` / ``failed:<reason>`` the
 crawl (headers) and the convert stage (pixels) can give a DICOM series or file.
 
-:data:`REASONS` maps each reason to ``(kind, stage, meaning)``. Two reasons are families with a
-suffix built from a closed set of characters (``[a-z0-9-]``): ``non-image-<modality or SOP class>``
-and ``modality-<modality>``. :func:`is_known_status` tells whether a status string belongs to the
-vocabulary; the tests hold every status radflow produces against it, and the README section
-"What radflow does with difficult DICOM" documents each entry.
+:data:`REASONS` maps each reason to ``(kind, stage, meaning)``. Three reasons are families with a
+suffix built from a closed set of characters (``[a-z0-9-]``): ``non-image-<modality or SOP class>``,
+``modality-<modality>`` and ``duplicate-of-<series_key>``; one QC warning is a family too
+(``duplicate-copy-of-<series_key>``). :func:`is_known_status` tells whether a status string
+belongs to the vocabulary; the tests hold every status radflow produces against it, and the
+README section "What radflow does with difficult DICOM" documents each entry.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ REASONS: dict[str, tuple[str, str, str]] = {
     "ambiguous-split": (EXCLUDED, "crawl",
                         "several images per position and no echo / b-value / time point / "
                         "acquisition split gives one image per position"),
+    "duplicate-of": (EXCLUDED, "crawl",
+                     "family duplicate-of-<series_key>: the same slices and pixel data as that "
+                     "image series of the same patient (a re-exported copy), with "
+                     "crawl.duplicate_copies: keep-first"),
     "inconsistent-series": (FAILED, "crawl/convert",
                             "SOP class, modality, patient, study or frame of reference differ "
                             "within one SeriesInstanceUID"),
@@ -116,6 +121,13 @@ REASONS: dict[str, tuple[str, str, str]] = {
                        "an unexpected error while checking one series (a radflow bug: please "
                        "report it with the traceback from the crawl log); the other series are "
                        "not affected"),
+    # --- Siemens mosaic (radflow.dicom.mosaic) --------------------------------------------------
+    "mosaic-unreadable": (FAILED, "crawl/convert",
+                          "a Siemens mosaic (ImageType MOSAIC) whose tiles cannot be placed: no "
+                          "or a broken CSA image header, no NumberOfImagesInMosaic or "
+                          "SliceNormalVector, a mosaic that does not divide into its tile grid, "
+                          "no slice spacing, a slice normal not parallel to the orientation's, "
+                          "or tiles in reverse protocol order (the message names which)"),
 }
 
 #: QC warnings (not statuses): recorded in ``SeriesRecord.qc`` and logged as warnings.
@@ -132,12 +144,21 @@ QC_WARNINGS: dict[str, str] = {
                                  "names no series: it may be a lost slice",
     "colour-image": "a colour (RGB) series: converted, then excluded from pairing and "
                     "extraction (convert status excluded:colour-image)",
+    "duplicate-copy-of": "family duplicate-copy-of-<series_key>: another image series of the "
+                         "same patient has the same slices and pixel data (a re-exported copy; "
+                         "crawl.duplicate_copies decides which stays ok)",
     "frame-positions-assumed": "the frames of a classic multi-frame object were placed by an "
                                "assumption (one plane position, frames stacked along the "
                                "normal at SpacingBetweenSlices or SliceThickness)",
+    "implausible-extent": "the in-plane extent (Rows x spacing or Columns x spacing) exceeds "
+                          "what the modality acquires (MR 700 mm, CT 850 mm, PT/NM 1000 mm, "
+                          "others 700 mm): e.g. an unrecognised mosaic",
+    "acquisition-matrix-mismatch": "a single slice whose Rows and Columns are both at least 3 "
+                                   "times its AcquisitionMatrix: several images tiled into "
+                                   "one (e.g. an unrecognised mosaic)",
 }
 
-_FAMILIES = ("non-image", "modality")
+_FAMILIES = ("non-image", "modality", "duplicate-of")
 _STATUS = re.compile(r"^(excluded|failed):([a-z0-9]+(?:-[a-z0-9]+)*)$")
 
 

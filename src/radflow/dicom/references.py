@@ -41,14 +41,14 @@ import numpy as np
 from radflow.dicom.grid import Grid
 from radflow.dicom.headers import get_str, quiet_pydicom, read_header
 from radflow.dicom.rtstruct import RTSTRUCT_SOP_CLASS, read_structure_set
-from radflow.dicom.seg import SEG_SOP_CLASS, read_seg_header
+from radflow.dicom.seg import SEG_SOP_CLASSES, read_seg_header
 from radflow.errors import DicomError
 from radflow.records.status import Status
 
 logger = logging.getLogger(__name__)
 
-#: SOP class UID -> mask kind.
-MASK_SOP_CLASSES = {RTSTRUCT_SOP_CLASS: "rtstruct", SEG_SOP_CLASS: "seg"}
+#: SOP class UID -> mask kind (Segmentation and Label Map Segmentation Storage are both "seg").
+MASK_SOP_CLASSES = {RTSTRUCT_SOP_CLASS: "rtstruct", **dict.fromkeys(SEG_SOP_CLASSES, "seg")}
 #: Tolerance (voxels) of the extent test of the frame-of-reference fallback.
 EXTENT_ATOL = 0.05
 #: Exclusions of image series that are not volumes a contour can be drawn on; such series are

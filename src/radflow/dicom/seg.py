@@ -2,16 +2,25 @@
 
 Reading rule
 ------------
+* Two SOP classes (:data:`SEG_SOP_CLASSES`): Segmentation Storage (SegmentationType BINARY or
+  FRACTIONAL: one frame per segment and position, each naming its segment) and Label Map
+  Segmentation Storage (SegmentationType LABELMAP: one frame per position whose pixel values are
+  segment numbers, so segments cannot overlap).
 * Headers (crawl): segments (number, cleaned SegmentLabel), the frames of each segment, the
   source images each frame derives from, the referenced series and the corner pixels of every
-  frame (for the extent check of the pairing fallback). Plain pydicom, no pixel data.
+  frame (for the extent check of the pairing fallback). Plain pydicom, no pixel data. A LABELMAP
+  frame may hold any segment, so every frame (and its source images) counts for every segment;
+  a segment whose value no frame holds is found only at convert (an empty mask: the pair fails
+  with ``empty-mask``). LABELMAP segment 0 is the background (the voxels of no segment), never an
+  ROI.
 * Masks (convert): :func:`highdicom.seg.segread` and ``Segmentation.get_volume`` decode the
   frames of the requested segments into one regularly spaced volume (BINARY, FRACTIONAL and
   LABELMAP; frames may cover only part of the source series, missing positions are empty). Each
   segment becomes its own mask, so overlapping segments stay intact. FRACTIONAL values are
   rescaled to 0..1 by MaximumFractionalValue and a voxel is inside when its value is
   **>= the threshold** (``rois.fractional_threshold``, default 0.5); BINARY voxels are inside
-  when 1.
+  when 1, LABELMAP voxels when they hold the segment's number (the label map is decoded once for
+  all its segments).
 * The SEG volume must lie on the image grid: the map from SEG voxel indices to image voxel
   indices must be a signed axis permutation (direction cosines within :data:`DIRECTION_ATOL`,
   equal voxel spacing within :data:`SPACING_RTOL`) with an integer offset (within
@@ -44,7 +53,14 @@ from radflow.text import clean_text
 
 logger = logging.getLogger(__name__)
 
+#: Segmentation Storage (BINARY and FRACTIONAL SEGs).
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
+#: Label Map Segmentation Storage (LABELMAP SEGs).
+LABELMAP_SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.7"
+#: Every SOP class radflow reads as a SEG.
+SEG_SOP_CLASSES = (SEG_SOP_CLASS, LABELMAP_SEG_SOP_CLASS)
+#: SegmentationType of label maps; their SegmentNumber 0 is the background.
+LABELMAP = "LABELMAP"
 #: Largest deviation of a direction cosine product from 0 / +-1 for two grids to be aligned.
 DIRECTION_ATOL = 1e-3
 #: Largest relative difference of voxel spacings for two grids to be aligned.
@@ -74,6 +90,8 @@ class SegHeader:
 
     Attributes
     ----------
+    segmentation_type
+        SegmentationType (``BINARY``, ``FRACTIONAL``, ``LABELMAP``; upper case, "" when absent).
     frame_of_reference_uid
         FrameOfReferenceUID ("" when absent).
     referenced_series
@@ -81,11 +99,12 @@ class SegHeader:
     referenced_instances
         SOPInstanceUIDs referenced there and by every frame's source images.
     segments
-        In SegmentSequence order.
+        In SegmentSequence order (without the LABELMAP background, segment 0).
     corners : numpy.ndarray, shape (4 * n_frames, 3)
         Centres of the corner pixels of every frame (LPS mm).
     """
 
+    segmentation_type: str
     frame_of_reference_uid: str
     referenced_series: tuple[str, ...]
     referenced_instances: frozenset[str]
@@ -116,37 +135,45 @@ def read_seg_header(ds: Dataset, name: str) -> SegHeader:
     ------
     DicomError
         ``invalid-seg`` when SegmentSequence is missing, a segment number is missing or
-        repeated, or a frame names no segment.
+        repeated, or a frame of a BINARY / FRACTIONAL SEG names no segment.
     """
     seg_items = _items(ds, "SegmentSequence")
     if not seg_items:
         raise DicomError(f"SEG {name}: no SegmentSequence (0062,0002)", reason="invalid-seg")
+    seg_type = get_str(ds, "SegmentationType").upper()
+    labelmap = seg_type == LABELMAP
     names: dict[int, str] = {}
+    seen: set[int] = set()
     for k, item in enumerate(seg_items):
         number = get_int(item, "SegmentNumber")
-        if number is None or number < 1 or number in names:
+        if number is None or number < (0 if labelmap else 1) or number in seen:
             raise DicomError(f"SEG {name}: SegmentSequence item {k + 1} has a missing, invalid "
                              "or repeated SegmentNumber", reason="invalid-seg")
-        names[number] = clean_text(get_str(item, "SegmentLabel")) or f"segment-{number}"
+        seen.add(number)
+        if number:  # LABELMAP segment 0: the background, pixels of no segment
+            names[number] = clean_text(get_str(item, "SegmentLabel")) or f"segment-{number}"
     frames: Counter[int] = Counter()
     refs: dict[int, set[str]] = {n: set() for n in names}
     shared = _items(ds, "SharedFunctionalGroupsSequence")[:1]
     rows, cols = get_int(ds, "Rows") or 0, get_int(ds, "Columns") or 0
     corners = []
     for f, group in enumerate(_items(ds, "PerFrameFunctionalGroupsSequence")):
-        ident = _first([group, *shared], "SegmentIdentificationSequence")
-        number = get_int(ident, "ReferencedSegmentNumber") if ident is not None else None
-        if number is None and len(names) == 1 and ident is None:
-            number = next(iter(names))  # LABELMAP frames hold every segment
-        if number is None:
-            raise DicomError(f"SEG {name}: frame {f + 1} names no segment "
-                             "(SegmentIdentificationSequence)", reason="invalid-seg")
-        frames[number] += 1
-        for derivation in _items(group, "DerivationImageSequence"):
-            for source in _items(derivation, "SourceImageSequence"):
-                uid = get_str(source, "ReferencedSOPInstanceUID")
-                if uid and number in refs:
-                    refs[number].add(uid)
+        if labelmap:  # a label-map frame may hold any segment
+            numbers = list(names)
+        else:
+            ident = _first([group, *shared], "SegmentIdentificationSequence")
+            number = get_int(ident, "ReferencedSegmentNumber") if ident is not None else None
+            if number is None:
+                raise DicomError(f"SEG {name}: frame {f + 1} names no segment "
+                                 "(SegmentIdentificationSequence)", reason="invalid-seg")
+            numbers = [number]
+        sources = {uid for derivation in _items(group, "DerivationImageSequence")
+                   for source in _items(derivation, "SourceImageSequence")
+                   if (uid := get_str(source, "ReferencedSOPInstanceUID"))}
+        for number in numbers:
+            frames[number] += 1
+            if number in refs:
+                refs[number].update(sources)
         position = _first([group], "PlanePositionSequence")
         orientation = _first([group, *shared], "PlaneOrientationSequence")
         measures = _first([group, *shared], "PixelMeasuresSequence")
@@ -165,8 +192,9 @@ def read_seg_header(ds: Dataset, name: str) -> SegHeader:
         instances.update(u for u in (get_str(i, "ReferencedSOPInstanceUID")
                                      for i in _items(ser, "ReferencedInstanceSequence")) if u)
     segments = tuple(SegmentInfo(n, names[n], frames[n], frozenset(refs[n])) for n in names)
-    return SegHeader(get_str(ds, "FrameOfReferenceUID"), tuple(series), frozenset(instances),
-                     segments, np.concatenate(corners) if corners else np.zeros((0, 3)))
+    return SegHeader(seg_type, get_str(ds, "FrameOfReferenceUID"), tuple(series),
+                     frozenset(instances), segments,
+                     np.concatenate(corners) if corners else np.zeros((0, 3)))
 
 
 def _highdicom_affine(grid: Grid) -> np.ndarray:
@@ -239,25 +267,31 @@ def seg_masks(path: str | os.PathLike[str], grid: Grid, labels: Sequence[int], *
 def iter_seg_masks(path: str | os.PathLike[str], grid: Grid, labels: Sequence[int], *,
                    threshold: float = 0.5, name: str = "") -> Iterator[tuple[int, Raster]]:
     """:func:`seg_masks` one segment at a time: ``(label, raster)`` pairs, so that memory holds
-    one segment's volume at a time (SEGs can hold a hundred full-size segments)."""
+    one segment's volume at a time (SEGs can hold a hundred full-size segments); a LABELMAP is
+    decoded once, and each segment's mask taken from it."""
     with quiet_pydicom():
         try:
             seg = hd.seg.segread(path)
         except Exception as exc:  # highdicom/pydicom raise many types on malformed objects
             raise DicomError(f"SEG {name}: cannot be read ({exception_detail(exc, path)})",
                              reason="invalid-seg") from exc
-        fractional = seg.segmentation_type == hd.seg.SegmentationTypeValues.FRACTIONAL
+        kind = seg.segmentation_type
+        numbers = frozenset(int(n) for n in seg.get_segment_numbers())
     target = hd.VolumeGeometry(_highdicom_affine(grid), list(grid.shape), "PATIENT")
+    labelmap: hd.Volume | None = None
     for label in (int(v) for v in labels):
-        with quiet_pydicom():
-            try:
-                volume = seg.get_volume(segment_numbers=[label], combine_segments=False,
-                                        rescale_fractional=True, allow_missing_positions=True)
-            except Exception as exc:  # not a regularly spaced volume, unknown segment, ...
-                raise DicomError(f"SEG {name}, segment {label}: cannot be read as a volume "
-                                 f"({exception_detail(exc, path)})", reason="invalid-seg") from exc
-        array = np.asarray(volume.array)
-        inside = (array >= threshold) if fractional else (array > 0)
+        if kind == hd.seg.SegmentationTypeValues.LABELMAP:
+            if label not in numbers:  # never an empty mask for a segment that is not there
+                raise DicomError(f"SEG {name}: no segment {label}", reason="invalid-seg")
+            if labelmap is None:  # decoded once: its values are the segment numbers
+                labelmap = _volume(seg, path, name, None)
+            volume = labelmap
+            inside = np.asarray(volume.array) == label
+        else:
+            volume = _volume(seg, path, name, label)
+            array = np.asarray(volume.array)
+            inside = (array >= threshold) if kind == hd.seg.SegmentationTypeValues.FRACTIONAL \
+                else (array > 0)
         inside = inside.reshape(inside.shape[:3])  # one segment: drop the channel axis
         affine = _aligned_affine(np.asarray(volume.affine), inside.shape, grid, f"SEG {name}")
         try:
@@ -271,6 +305,24 @@ def iter_seg_masks(path: str | os.PathLike[str], grid: Grid, labels: Sequence[in
         if lost:
             raster.qc["voxels-outside-image"] = lost
         yield label, raster
+
+
+def _volume(seg: hd.seg.Segmentation, path: str | os.PathLike[str], name: str,
+            label: int | None) -> hd.Volume:
+    """Segment ``label`` as a volume (fractions rescaled to 0..1), or with ``label=None`` the
+    whole label map of a LABELMAP (values: segment numbers); missing positions are empty.
+
+    Raises ``invalid-seg`` when the frames do not form a regularly spaced volume.
+    """
+    what = "the label map" if label is None else f"segment {label}"
+    with quiet_pydicom():
+        try:
+            return seg.get_volume(segment_numbers=None if label is None else [label],
+                                  combine_segments=label is None, rescale_fractional=True,
+                                  allow_missing_positions=True)
+        except Exception as exc:  # not a regularly spaced volume, unknown segment, ...
+            raise DicomError(f"SEG {name}, {what}: cannot be read as a volume "
+                             f"({exception_detail(exc, path)})", reason="invalid-seg") from exc
 
 
 def outside_problem(raster: Raster, policy: OutsidePolicy, name: str) -> None:
@@ -288,5 +340,5 @@ def outside_problem(raster: Raster, policy: OutsidePolicy, name: str) -> None:
     raster.qc["voxels-outside-image-skipped"] = lost
 
 
-__all__ = ["SEG_SOP_CLASS", "SegHeader", "SegmentInfo", "iter_seg_masks", "outside_problem",
-           "read_seg_header", "seg_masks"]
+__all__ = ["LABELMAP_SEG_SOP_CLASS", "SEG_SOP_CLASS", "SEG_SOP_CLASSES", "SegHeader",
+           "SegmentInfo", "iter_seg_masks", "outside_problem", "read_seg_header", "seg_masks"]

@@ -22,7 +22,14 @@ Checks, first match wins (reasons: :mod:`radflow.dicom.reasons`):
    different ones are ``failed:conflicting-duplicates``;
 7. per volume: ``excluded:too-few-slices``, then the geometry check shared with the convert stage
    (:func:`radflow.dicom.frames.frames_geometry`), which may plan a resampling when the cohort's
-   policy allows it.
+   policy allows it; a grid no scanner acquires gets a QC warning
+   (:mod:`radflow.dicom.plausibility`).
+
+A Siemens mosaic file gives one slice per tile (:mod:`radflow.dicom.mosaic`), and its
+InstanceNumber is its time point, so a mosaic series splits into one volume per file (``_t01``
+...); a mosaic whose tiles cannot be placed fails its series with ``failed:mosaic-unreadable``.
+``n_slices`` counts slice positions (several echoes or time points at one position are one),
+and ``rows`` / ``cols`` are those of a slice (a mosaic's tile).
 
 Messages name files by their position in the series' sorted file list (``file 3 of 120``),
 never by file or folder name (:mod:`radflow.dicom.naming`).
@@ -42,10 +49,17 @@ from radflow.dicom.duplicates import resolve_duplicate_instances, resolve_same_p
 from radflow.dicom.frames import FrameHeader, check_rescale, frames_geometry
 from radflow.dicom.multiframe import POSITION_SOURCES
 from radflow.dicom.naming import file_labels, uid_name
+from radflow.dicom.plausibility import extent_qc
 from radflow.dicom.reasons import reason_kind
 from radflow.dicom.records import FileInfo, SeriesRecord
 from radflow.dicom.resample import resampled_label
-from radflow.dicom.sopclass import is_image_sop_class, is_secondary_capture, non_image_reason, slug
+from radflow.dicom.sopclass import (
+    is_image_sop_class,
+    is_secondary_capture,
+    non_image_message,
+    non_image_reason,
+    slug,
+)
 from radflow.errors import DicomError, SeriesGeometryError
 from radflow.records.status import Status
 from radflow.settings import CrawlSettings
@@ -67,6 +81,13 @@ def position_key(frame: FrameHeader) -> Hashable | None:
         return None
     return (tuple(round(v, 2) for v in frame.position),
             tuple(round(v, 4) for v in frame.orientation))
+
+
+def n_positions(frames: Sequence[FrameHeader]) -> int:
+    """Distinct slice positions of ``frames`` (the number of frames when a position is
+    missing)."""
+    keys = [position_key(f) for f in frames]
+    return len(frames) if None in keys else len(set(keys))
 
 
 def build_records(uid: str, infos: Sequence[FileInfo],
@@ -121,7 +142,7 @@ def build_records(uid: str, infos: Sequence[FileInfo],
 def _check_class(infos: Sequence[FileInfo], where: dict[Path, str]) -> None:
     first = infos[0]
     if not any(is_image_sop_class(i.sop_class) for i in infos):
-        raise DicomError(f"non-image SOP class {uid_name(first.sop_class, 'SOP class')}",
+        raise DicomError(non_image_message(first.sop_class),
                          reason=non_image_reason(first.modality, first.sop_class))
     for attr, label in (("sop_class", "SOPClassUID"), ("modality", "Modality"),
                         ("patient_id", "PatientID"), ("study_uid", "StudyInstanceUID"),
@@ -209,6 +230,8 @@ class _Builder:
         frames = [f for i in self.infos for f in i.frames]
         is_image = bool(frames) or any(is_image_sop_class(i.sop_class) for i in self.infos)
         orientation = frames[0].orientation if frames else None
+        rows, cols = (frames[0].rows, frames[0].cols) if frames else (first.rows, first.cols)
+        positions = n_positions(frames)
         values: dict[str, Any] = dict(
             series_uid=self.uid, status=status, files=self.files, n_instances=len(self.files),
             patient_id=first.patient_id, study_uid=first.study_uid,
@@ -217,12 +240,12 @@ class _Builder:
             series_description=first.description, image_type=first.image_type,
             manufacturer=first.manufacturer, transfer_syntax_uid=first.transfer_syntax,
             slice_thickness=first.slice_thickness,
-            rows=first.rows if is_image else None, cols=first.cols if is_image else None,
-            n_slices=len(frames) if is_image else None,
+            rows=rows if is_image else None, cols=cols if is_image else None,
+            n_slices=positions if is_image else None,
             orientation=(orientation if orientation is not None
                          and all(v == v for v in orientation) else None),
             multiframe=any(i.multiframe for i in self.infos), message=message,
-            qc=tuple(sorted(self.qc)))
+            qc=tuple(sorted(self.qc | extent_qc(frames, first.modality, positions))))
         values.update(fields)
         values["ignored"] = tuple(sorted(set(self.all_files) - set(self.files), key=str))
         if status != "ok":
@@ -242,8 +265,11 @@ class _Builder:
                     chosen.setdefault(f.file, []).append(f.frame)
             per_file = tuple(tuple(sorted(chosen[p])) if p in chosen else None for p in files)
             per_file = per_file if any(f is not None for f in per_file) else None
+        positions = n_positions(frames)
         fields: dict[str, Any] = dict(files=files, n_instances=len(files), split=suffix,
-                                      frames=per_file, n_slices=len(frames))
+                                      frames=per_file, n_slices=positions,
+                                      qc=tuple(sorted(self.qc | extent_qc(
+                                          frames, self.infos[0].modality, positions))))
         if len(frames) < settings.geometry.min_slices:
             return self.record(str(Status.failed("too-few-slices")),
                                f"{len(frames)} slice(s), fewer than min_slices "
@@ -260,4 +286,4 @@ class _Builder:
         return self.record(str(Status.ok()), "", **fields)
 
 
-__all__ = ["LOCALIZER_TYPES", "build_records", "position_key"]
+__all__ = ["LOCALIZER_TYPES", "build_records", "n_positions", "position_key"]

@@ -12,6 +12,9 @@
 * :func:`colour_stack`: RGB values (3 x uint8 per voxel), no rescale (colour images have no
   Modality LUT).
 
+A Siemens mosaic file (its slices are tiles: ``FrameHeader.mosaic_tiles``) is cut into its tiles
+(:func:`radflow.dicom.mosaic.demosaic`) before its slices are placed.
+
 Both read each file's pixel data when it is stacked (the caller holds headers only, so at most
 one file's pixels are in memory besides the volume), place slice ``j`` (an index into the slice
 list) at ``slot[j]`` of the volume and name files in messages only by ``where`` (their position
@@ -29,6 +32,7 @@ from pydicom.dataset import Dataset
 
 from radflow.dicom.frames import FrameHeader, frame_labels
 from radflow.dicom.headers import get_int, read_dataset
+from radflow.dicom.mosaic import demosaic
 from radflow.dicom.naming import named
 from radflow.dicom.pixels import decode_pixels, decode_rgb
 from radflow.errors import DicomError
@@ -38,9 +42,16 @@ Allocator = Callable[[tuple[int, ...], type], np.ndarray]
 
 
 def _frames_of(stored: np.ndarray, ds: Dataset, rows: int, cols: int, colour: bool,
-               label: str) -> np.ndarray:
-    """Decoded pixels of one object as (frames, rows, cols[, 3]), shape checked."""
+               label: str, mosaic_tiles: int = 0) -> np.ndarray:
+    """Decoded pixels of one object as (frames, rows, cols[, 3]), shape checked; the tiles of
+    a mosaic (``mosaic_tiles`` > 0, ``rows`` x ``cols`` the tile size) as its frames."""
     single = 3 if colour else 2
+    if mosaic_tiles:
+        if stored.ndim != single:
+            raise DicomError(f"{label}: decoded mosaic has shape {stored.shape}, expected one "
+                             "2-D image", reason="invalid-pixel-data")
+        with named(label):
+            return demosaic(stored, mosaic_tiles, rows, cols)
     stored = stored[np.newaxis] if stored.ndim == single else stored
     n_frames = get_int(ds, "NumberOfFrames") or 1
     expected = (n_frames, rows, cols, 3) if colour else (n_frames, rows, cols)
@@ -48,6 +59,11 @@ def _frames_of(stored: np.ndarray, ds: Dataset, rows: int, cols: int, colour: bo
         raise DicomError(f"{label}: decoded pixel array shape {stored.shape}, expected "
                          f"{expected}", reason="invalid-pixel-data")
     return stored
+
+
+def _mosaic_tiles(slices: Sequence[FrameHeader], of_file: Sequence[int]) -> int:
+    """Tiles per mosaic of a file's slices (0: not a mosaic)."""
+    return slices[of_file[0]].mosaic_tiles if of_file else 0
 
 
 def _slices_of_files(owner: Sequence[int], n_files: int) -> list[list[int]]:
@@ -106,7 +122,8 @@ def grey_stack(paths: Sequence[Path], datasets: Sequence[Dataset],
     for k, (path, ds) in enumerate(zip(paths, datasets, strict=True)):
         with named(where[path]):
             stored = decode_pixels(read_dataset(path), path)
-        stored = _frames_of(stored, ds, rows, cols, False, where[path])
+        stored = _frames_of(stored, ds, rows, cols, False, where[path],
+                            _mosaic_tiles(slices, of_file[k]))
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite results checked below
             for j in of_file[k]:
                 f = slices[j]
@@ -200,7 +217,8 @@ def colour_stack(paths: Sequence[Path], datasets: Sequence[Dataset],
     for k, (path, ds) in enumerate(zip(paths, datasets, strict=True)):
         with named(where[path]):
             stored = decode_rgb(read_dataset(path), path)
-        stored = _frames_of(stored, ds, rows, cols, True, where[path])
+        stored = _frames_of(stored, ds, rows, cols, True, where[path],
+                            _mosaic_tiles(slices, of_file[k]))
         for j in of_file[k]:
             stack[slot[j]] = stored[slices[j].frame or 0]
     return stack

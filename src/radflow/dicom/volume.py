@@ -67,8 +67,10 @@ class SeriesVolume:
         For the sidecar: ``input_slices``, ``transfer_syntax``, ``rescale_type``,
         ``samples_per_pixel``, ``photometric`` (as stored; colour is written as RGB), and when
         they apply ``padding`` (PixelPaddingValue and how many voxels hold it), ``resampling``
-        (see :func:`radflow.dicom.resample.resampling_record`) and ``frame_positions`` (how the
-        frames of a classic multi-frame object were placed).
+        (see :func:`radflow.dicom.resample.resampling_record`), ``frame_positions`` (how the
+        frames of a classic multi-frame object were placed) and ``mosaic`` (the volume was cut
+        from Siemens mosaic images: tiles per mosaic, tile rows and columns;
+        :mod:`radflow.dicom.mosaic`).
     """
 
     image: sitk.Image
@@ -179,6 +181,7 @@ def read_series(files: Sequence[str | os.PathLike[str]], settings: GeometrySetti
         stack, extra = grey_stack(paths, datasets, slices, owner, slot, where, alloc)
         info.update(extra)
     info.update(_positions_record(slices))
+    info.update(_mosaic_record(slices))
     if geometry.resampling is not None:
         fill = 0.0 if colour else float(stack.min())
         stack = _resample(stack, geometry.resampling, fill, colour)
@@ -216,6 +219,15 @@ def _positions_record(slices: Sequence[FrameHeader]) -> dict[str, Any]:
         return {}
     return {"frame_positions": [{"source": s, "assumption": POSITION_SOURCES[s][0],
                                  "meaning": POSITION_SOURCES[s][1]} for s in sources]}
+
+
+def _mosaic_record(slices: Sequence[FrameHeader]) -> dict[str, Any]:
+    """``mosaic`` for the sidecar when the slices are tiles of Siemens mosaics."""
+    tiles = sorted({f.mosaic_tiles for f in slices if f.mosaic_tiles})
+    if not tiles:
+        return {}
+    return {"mosaic": {"tiles": tiles[0] if len(tiles) == 1 else tiles,
+                       "tile_rows": slices[0].rows, "tile_cols": slices[0].cols}}
 
 
 def _select(found: list[FrameHeader], wanted: Sequence[int] | None) -> list[FrameHeader]:

@@ -6,6 +6,7 @@ each job reads.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ import pandas as pd
 
 from radflow.errors import ConfigError
 from radflow.records import read_table
+
+logger = logging.getLogger(__name__)
 
 #: Set to a file name: every actual read of the crawl's tables by :func:`read_plan` appends one
 #: line to it (process id and table paths), so that a test can count plan reads per dry run.
@@ -43,6 +46,9 @@ class Plan:
     units : Mapping[str, tuple[str, tuple[str, ...]]]
         Extraction unit (see :func:`extract_units`) ``-> (case_id, pair ids)``, in unit order,
         the pair ids sorted.
+    notes : tuple of str
+        What the user may not expect from ``convert.scope`` (see :func:`scope_notes`); logged
+        once when the plan is read.
     """
 
     convert: pd.DataFrame
@@ -50,6 +56,7 @@ class Plan:
     converted: Mapping[str, tuple[str, str]]
     pair_rows: Mapping[str, Mapping[str, str]]
     units: Mapping[str, tuple[str, tuple[str, ...]]]
+    notes: tuple[str, ...] = ()
 
 
 def _stamp(path: str) -> tuple[str, int, int, int]:
@@ -110,8 +117,39 @@ def _read_plan(series_stamp: tuple[str, int, int, int], pairs_stamp: tuple[str, 
                                    strict=True):
         grouped.setdefault(unit, (case, []))[1].append(pair_id)
     units = {unit: (case, tuple(ids)) for unit, (case, ids) in grouped.items()}
+    images = set(ok.loc[ok["role"] == "image", "series_key"])
+    n_converted = len(images & set(converted))
+    notes = scope_notes(scope, n_images=len(images), n_converted=n_converted, n_pairs=len(pairs))
+    for note in notes:
+        # A warning (Snakemake shows it) when nothing will be converted, else for the log only.
+        logger.log(logging.INFO if n_converted else logging.WARNING, "radflow: %s", note)
     return Plan(convert=convert, pairs=pairs, converted=MappingProxyType(converted),
-                pair_rows=MappingProxyType(pair_rows), units=MappingProxyType(units))
+                pair_rows=MappingProxyType(pair_rows), units=MappingProxyType(units),
+                notes=notes)
+
+
+def scope_notes(scope: str, *, n_images: int, n_converted: int, n_pairs: int) -> tuple[str, ...]:
+    """What ``convert.scope`` leaves out, in words (empty when every ``ok`` image is converted).
+
+    Parameters
+    ----------
+    scope
+        ``convert.scope``.
+    n_images
+        ``ok`` image series the crawl found.
+    n_converted
+        How many of them the plan converts.
+    n_pairs
+        Rows of the crawl's pair plan.
+    """
+    if scope != "paired" or n_converted == n_images:
+        return ()
+    if n_pairs == 0:
+        return (f"convert.scope is 'paired' and no pairs were found: 0 of {n_images} image "
+                "series will be converted; set convert.scope: all to convert every image",)
+    return (f"convert.scope is 'paired': {n_images - n_converted} of {n_images} image series are "
+            "in no pair and will not be converted; set convert.scope: all to convert every "
+            "image",)
 
 
 def sidecar_path(results: str, case_id: str, series_key: str) -> str:
