@@ -55,10 +55,11 @@ include: "rules/merge.smk"
 onsuccess:
     from radflow.summary import print_run_summary
 
-    print_run_summary(RES, config["merge"])
+    print_run_summary(RES, config["merge"], convert_scope=config["convert"]["scope"])
 
 
 onerror:
     from radflow.summary import print_run_summary
 
-    print_run_summary(RES, config["merge"], failed=True)
+    print_run_summary(RES, config["merge"], failed=True,
+                      convert_scope=config["convert"]["scope"])

@@ -15,6 +15,7 @@ import pytest
 from radflow import plan as rw
 from radflow.demo.synthetic import Patient, Study, derived_uid, write_series
 from radflow.plan.jobs import scope_notes
+from radflow.summary import summary_lines
 
 REPO = Path(__file__).resolve().parents[1]
 SERIES_COLUMNS = ["case_id", "series_key", "source", "role", "status"]
@@ -62,6 +63,18 @@ def test_an_image_only_plan_warns_once(tmp_path: Path, caplog: pytest.LogCapture
     assert everything.notes == () and sorted(everything.convert["series_key"]) == ["s0", "s1"]
 
 
+def test_the_run_summary_repeats_the_note(tmp_path: Path) -> None:
+    (tmp_path / "crawl").mkdir()
+    _tables(tmp_path / "crawl", 3)
+    paired = summary_lines(tmp_path, convert_scope="paired")
+    assert [line for line in paired if line.startswith("NOTE:")] == [
+        "NOTE: convert.scope is 'paired' and no pairs were found: 0 of 3 image series will be "
+        "converted; set convert.scope: all to convert every image"]
+    assert not [line for line in summary_lines(tmp_path, convert_scope="all")
+                if line.startswith("NOTE:")]
+    assert not [line for line in summary_lines(tmp_path) if line.startswith("NOTE:")]
+
+
 def _image_only_tree(root: Path) -> None:
     stored = (np.arange(4 * 8 * 8, dtype=np.int16).reshape(4, 8, 8) % 50) + 1000
     for i in range(2):
@@ -88,6 +101,8 @@ def test_snakemake_convert_on_an_image_only_tree_says_why_nothing_is_converted(
     assert ("convert.scope is 'paired' and no pairs were found: 0 of 2 image series will be "
             "converted; set convert.scope: all to convert every image") in paired.stderr
     assert not list((tmp_path / "results").glob("*/convert/*/*.json"))
+    # the end-of-run summary repeats it (the Snakefile's onsuccess handler)
+    assert "NOTE: convert.scope is 'paired' and no pairs were found" in paired.stdout
     everything = run("convert={scope: all}")
     assert everything.returncode == 0, everything.stderr[-3000:]
     assert "convert.scope is" not in everything.stderr

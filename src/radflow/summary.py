@@ -29,6 +29,7 @@ from typing import IO, Any
 
 import pandas as pd
 
+from radflow.plan.jobs import read_plan
 from radflow.records import read_table
 from radflow.records.status import EXCLUDED, FAILED, OK, SKIPPED, Status
 from radflow.settings import MergeSettings, from_mapping
@@ -155,7 +156,7 @@ def format_table(stages: list[StageCounts]) -> list[str]:
 
 
 def summary_lines(results_dir: str | os.PathLike[str], max_failed_fraction: float = 0.2, *,
-                  failed: bool = False) -> list[str]:
+                  failed: bool = False, convert_scope: str | None = None) -> list[str]:
     """The summary's text, line by line (see module docstring).
 
     Parameters
@@ -166,6 +167,9 @@ def summary_lines(results_dir: str | os.PathLike[str], max_failed_fraction: floa
         ``merge.max_failed_fraction``: warn when more of a stage's tried items failed.
     failed
         The run stopped with an error: list the failed jobs' logs first.
+    convert_scope
+        ``convert.scope``: when given, say what it left out (``NOTE:`` lines,
+        :func:`radflow.plan.jobs.scope_notes`), e.g. an image-only tree under ``paired``.
     """
     results = Path(results_dir)
     where = results.as_posix().rstrip("/") + "/"
@@ -202,10 +206,22 @@ def summary_lines(results_dir: str | os.PathLike[str], max_failed_fraction: floa
     if stages:
         lines += format_table(stages)
     lines += _warnings(stages, shape, max_failed_fraction)
+    lines += [f"NOTE: {note}" for note in _scope_notes(results, convert_scope)]
     if complete and shape is None:
         lines.append("WARNING: no merged dataset yet (merge/dataset.parquet): the merge has "
                      "not finished.")
     return lines
+
+
+def _scope_notes(results: Path, scope: str | None) -> tuple[str, ...]:
+    """The plan's notes on ``convert.scope`` (none when the crawl tables are missing)."""
+    series, pair_plan = results / "crawl" / "series.tsv", results / "crawl" / "pair_plan.tsv"
+    if scope is None or not (series.is_file() and pair_plan.is_file()):
+        return ()
+    try:
+        return read_plan(str(series), str(pair_plan), scope).notes
+    except (OSError, ValueError, KeyError):
+        return ()
 
 
 def _read_summary(results: Path) -> pd.DataFrame | None:
@@ -235,7 +251,7 @@ def _warnings(stages: list[StageCounts], shape: tuple[int, int] | None,
 
 def print_run_summary(results_dir: str | os.PathLike[str],
                       merge_settings: Mapping[str, Any] | None = None, *, failed: bool = False,
-                      file: IO[str] | None = None) -> None:
+                      convert_scope: str | None = None, file: IO[str] | None = None) -> None:
     """Print the end-of-run summary of the cohort results in ``results_dir``.
 
     Called by the Snakefile's ``onsuccess`` (``failed=False``) and ``onerror`` (``failed=True``)
@@ -245,7 +261,8 @@ def print_run_summary(results_dir: str | os.PathLike[str],
     settings = from_mapping(MergeSettings, merge_settings, section="merge")
     out = file or sys.stdout
     print("", file=out)
-    for line in summary_lines(results_dir, settings.max_failed_fraction, failed=failed):
+    for line in summary_lines(results_dir, settings.max_failed_fraction, failed=failed,
+                              convert_scope=convert_scope):
         print(line, file=out)
     out.flush()
 

@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     code = _wait(subprocess.Popen(cmd, env=wf.snakemake_env()))
     if inv.runs_jobs:
         try:
-            print_run_summary(wf.results_folder(full, workdir), full["merge"], failed=code != 0)
+            print_run_summary(wf.results_folder(full, workdir), full["merge"], failed=code != 0,
+                              convert_scope=full["convert"]["scope"])
         except RadflowError as exc:  # not expected after the check: never hide Snakemake's code
             print(f"radflow run: no summary: {exc}", file=sys.stderr)
     return code

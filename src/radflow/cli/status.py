@@ -33,11 +33,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Print the summary; 1 when there is no results folder to summarise."""
     merge = None
+    scope = None
     results = args.results
     if args.configfile:
         config = wf.cohort_config(wf.repository(), wf.Invocation(configfiles=tuple(
             args.configfile)))
         merge = config.full.get("merge")
+        scope = config.full.get("convert", {}).get("scope")
         results = results or wf.results_folder(config.full, Path("."))
     if results is None:
         cohorts = sorted(p.parent.parent for p in Path("results").glob(f"*/{SUMMARY}"))
@@ -48,5 +50,5 @@ def run(args: argparse.Namespace) -> int:
                   f"{found})")
             return 1
         results = cohorts[0]
-    print_run_summary(results, merge)
+    print_run_summary(results, merge, convert_scope=scope)
     return 0 if Path(results).is_dir() else 1
