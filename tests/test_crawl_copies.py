@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pydicom
 import pytest
 import SimpleITK as sitk
 from mask_fixtures import convert_and_pair
@@ -18,6 +19,7 @@ import radflow.crawl.copies
 from radflow.crawl import crawl, write_crawl
 from radflow.crawl.copies import CopyCheckCost, copy_groups
 from radflow.demo.synthetic import Patient, Study, derived_uid, write_series
+from radflow.demo.synthetic_masks import write_seg
 from radflow.dicom.index import find_candidate_files, index_files
 from radflow.dicom.reasons import is_known_status
 from radflow.errors import ConfigError, DicomError
@@ -187,3 +189,26 @@ def test_the_excluded_copy_is_not_converted_or_paired(tmp_path) -> None:
     assert pairs[kept]["status"] == "ok" and pairs[kept]["n_voxels"] == int(mask.sum())
     assert pairs[dropped]["status"] == f"failed:image-duplicate-of-{kept}"
     assert not (out / "convert" / f"{dropped}.nii.gz").exists()
+
+
+def test_keep_first_keeps_the_copy_a_segmentation_was_drawn_on(tmp_path) -> None:
+    """Nothing lost: when the SEG references the copy whose key sorts last, that copy is kept
+    (and the SEG pairs) and the other is excluded."""
+    uids = _cohort(tmp_path / "dicom")
+    first, last = sorted(["original", "copy"], key=lambda n: series_key(KEY, uids[n]))
+    sources = sorted((pydicom.dcmread(p) for p in find_candidate_files(tmp_path / "dicom")
+                      if pydicom.dcmread(p, stop_before_pixels=True).SeriesInstanceUID
+                      == uids[last]),
+                     key=lambda ds: float(ds.ImagePositionPatient[2]))
+    drawn = np.zeros(SHAPE, bool)
+    drawn[1:4, 2:6, 2:5] = True
+    write_seg(tmp_path / "dicom" / "seg" / "seg.dcm", sources, [(1, "lesion", drawn)],
+              series_uid=str(derived_uid("copy-seg")))
+    result = crawl(tmp_path / "dicom", None, KEY, CrawlSettings())
+    rows = _rows(result.series, uids)
+    kept, dropped = series_key(KEY, uids[last]), series_key(KEY, uids[first])
+    assert rows[last]["status"] == "ok"
+    assert rows[first]["status"] == f"excluded:duplicate-of-{kept}"
+    assert rows[first]["qc"] == f"duplicate-copy-of-{kept}"
+    pairs = result.pairs.set_index("image_key")
+    assert pairs.loc[kept, "status"] == "ok" and dropped not in pairs.index

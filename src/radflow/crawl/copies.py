@@ -6,8 +6,9 @@ patient twice. :func:`flag_copies` finds such copies among the crawl's ``ok`` im
 applies the cohort's policy (``crawl.duplicate_copies``):
 
 ``keep-first`` (default)
-    Of each group of copies, the series whose ``series_key`` sorts first (the first of them in
-    ``series.tsv``) stays ``ok``; the others become ``excluded:duplicate-of-<that series_key>``,
+    Of each group of copies, the series an RTSTRUCT / SEG of the cohort references (its masks
+    still pair), else the series whose ``series_key`` sorts first (the first of them in
+    ``series.tsv``), stays ``ok``; the others become ``excluded:duplicate-of-<that series_key>``,
     so they are not converted, paired or extracted.
 ``keep-both``
     Every copy stays ``ok``.
@@ -64,7 +65,7 @@ from radflow.dicom.frames import FrameHeader, frame_headers
 from radflow.dicom.headers import number_of_frames, read_dataset, read_header
 from radflow.dicom.pixels import decode_pixels, transfer_syntax
 from radflow.dicom.records import SeriesRecord
-from radflow.dicom.references import mask_kind
+from radflow.dicom.references import mask_kind, referenced_series
 from radflow.errors import RadflowError
 from radflow.keys import volume_key
 from radflow.records.status import Status
@@ -228,6 +229,16 @@ def _groups_among(records: Sequence[SeriesRecord], indices: list[int],
     return found
 
 
+def _masked_series(records: Sequence[SeriesRecord], patients: set[str]) -> frozenset[str]:
+    """SeriesInstanceUIDs that the SEG / RTSTRUCT files of ``patients`` reference (read only
+    when there are copies, from the mask objects' headers)."""
+    if not patients:
+        return frozenset()
+    return frozenset(uid for rec in records
+                     if mask_kind(rec.sop_class_uid) and rec.patient_id in patients
+                     for path in rec.files for uid in referenced_series(path))
+
+
 def flag_copies(records: Sequence[SeriesRecord], key: bytes,
                 policy: DuplicateCopiesPolicy) -> list[SeriesRecord]:
     """``records`` with re-exported copies flagged (QC) and, with ``keep-first``, excluded.
@@ -253,10 +264,12 @@ def flag_copies(records: Sequence[SeriesRecord], key: bytes,
                     "file headers and %d files' pixel data read", cost.candidates,
                     cost.headers_read, cost.pixels_read)
     out = list(records)
+    masked = _masked_series(records, {records[i].patient_id for g in groups for i in g})
     for group in groups:
         keys = {i: volume_key(key, "series", records[i].series_uid, split=records[i].split)
                 for i in group}
-        ordered = sorted(group, key=keys.__getitem__)
+        # a copy that a SEG / RTSTRUCT of the cohort was drawn on comes first: its masks pair
+        ordered = sorted(group, key=lambda i: (records[i].series_uid not in masked, keys[i]))
         first = keys[ordered[0]]
         excluded = ordered[1:] if policy == "keep-first" else []
         logger.warning("series %s hold identical slices and pixel data (re-exported copies); "

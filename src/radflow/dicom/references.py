@@ -103,6 +103,24 @@ def mask_kind(sop_class_uid: str) -> str:
     return MASK_SOP_CLASSES.get(sop_class_uid, "")
 
 
+def referenced_series(path: str | os.PathLike[str]) -> frozenset[str]:
+    """The SeriesInstanceUIDs a SEG or RTSTRUCT file names as its images (RTSTRUCT:
+    ``RTReferencedSeriesSequence``; SEG: ``ReferencedSeriesSequence``), from its header only;
+    empty when the file cannot be read (the crawl's mask step reports that file).
+    """
+    try:
+        ds, _ = read_header(path)
+    except (DicomError, OSError):
+        return frozenset()
+    uids = {get_str(ser, "SeriesInstanceUID")
+            for frame in ds.get("ReferencedFrameOfReferenceSequence") or []
+            for study in frame.get("RTReferencedStudySequence") or []
+            for ser in study.get("RTReferencedSeriesSequence") or []}
+    uids |= {get_str(ser, "SeriesInstanceUID")
+             for ser in ds.get("ReferencedSeriesSequence") or []}
+    return frozenset(u for u in uids if u)
+
+
 def read_mask_object(path: str | os.PathLike[str], name: str) -> MaskObject:
     """Read the header of a SEG or RTSTRUCT file and summarise it.
 
@@ -295,4 +313,5 @@ __all__ = [
     "mask_kind",
     "read_mask_object",
     "read_sop_instances",
+    "referenced_series",
 ]
