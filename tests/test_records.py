@@ -37,6 +37,13 @@ from radflow.records import (
     write_sidecar,
     write_source,
 )
+from radflow.records.tables import (
+    SERIES_COLUMNS,
+    SeriesRow,
+    read_series_table,
+    series_frame,
+    write_series_table,
+)
 from radflow.settings import GeometrySettings, PairSettings
 
 
@@ -236,3 +243,38 @@ def test_read_table_keeps_empty_strings_and_leading_zeros(tmp_path) -> None:
     assert list(table["sheet_row"]) == ["007", ""]
     assert list(table["status"]) == ["ok", "NA"]
     assert all(isinstance(v, str) for v in table.to_numpy().ravel())
+
+
+def _series_row(**values) -> SeriesRow:
+    row = dict.fromkeys(SERIES_COLUMNS, "")
+    row.update(case_id="c1", series_key="s1", source="dicom", role="image", modality="CT",
+               status="ok", n_instances=3, rows=4, cols=5, slices=3, spacing_x=0.5,
+               spacing_y=0.5, spacing_z=2.0, series_number=None, qc="a,b")
+    row.update(values)
+    return SeriesRow.from_mapping(row)
+
+
+def test_series_table_round_trip_keeps_types_and_empty_cells(tmp_path) -> None:
+    rows = [_series_row(series_key="s2", case_id="c2"), _series_row(rows="", cols=None)]
+    assert rows[1].rows is None and rows[1].cols is None and rows[0].series_number is None
+    path = tmp_path / "series.tsv"
+    write_series_table(path, series_frame(rows))
+    table = read_series_table(path)
+    assert list(table.columns) == list(SERIES_COLUMNS)
+    assert list(table["series_key"]) == ["s1", "s2"]  # sorted by case_id, series_key
+    assert table.loc[0, "rows"] == "" and table.loc[1, "rows"] == "4"
+    assert table.loc[1, "n_instances"] == "3" and table.loc[1, "series_number"] == ""
+    assert table.loc[1, "spacing_z"] == "2.0" and table.loc[1, "qc"] == "a,b"
+
+
+def test_series_row_and_table_refuse_other_columns(tmp_path) -> None:
+    with pytest.raises(ValueError, match="unknown columns \\['extra'\\]"):
+        _series_row(extra="x")
+    row = dict.fromkeys(SERIES_COLUMNS, "")
+    del row["qc"]
+    with pytest.raises(ValueError, match="missing columns \\['qc'\\]"):
+        SeriesRow.from_mapping(row)
+    (tmp_path / "other.tsv").write_text("case_id\tseries_key\tstatus\nc\ts\tok\n")
+    with pytest.raises(InputFileError, match="missing columns study_key") as info:
+        read_series_table(tmp_path / "other.tsv")
+    assert info.value.reason == "bad-series-table"

@@ -32,6 +32,7 @@ import pandas as pd
 from radflow.plan.jobs import read_plan
 from radflow.records import read_table
 from radflow.records.status import EXCLUDED, FAILED, OK, SKIPPED, Status
+from radflow.records.tables import read_series_table
 from radflow.settings import MergeSettings, from_mapping
 
 SUMMARY = "qc/run_summary.tsv"
@@ -89,7 +90,8 @@ def partial_summary(results: Path) -> pd.DataFrame | None:
     rows = []
     for stage, table in (("crawl", "crawl/series.tsv"), ("pair", "pair/pairs.tsv")):
         try:
-            statuses = read_table(results / table)["status"]
+            statuses = (read_series_table(results / table, ["status"]) if stage == "crawl"
+                        else read_table(results / table))["status"]
         except (OSError, KeyError, ValueError):
             continue
         rows += [{"stage": stage, "status": s, "count": int(n)}

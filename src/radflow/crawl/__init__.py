@@ -44,11 +44,9 @@ from radflow.crawl.sheet import (
     resolve_sheet_path,
 )
 from radflow.crawl.table import (
-    INT_COLUMNS,
     PAIR_COLUMNS,
-    SERIES_COLUMNS,
+    CrawlSource,
     Deidentified,
-    Source,
     patient_case_id,
 )
 from radflow.dicom.index import SeriesRecord, find_candidate_files, index_files
@@ -57,6 +55,7 @@ from radflow.io.atomic import write_tsv
 from radflow.keys import load_key, study_key, volume_key
 from radflow.keys import pair_id as make_pair_id
 from radflow.records import Status, write_pair_plan, write_source
+from radflow.records.tables import SeriesRow, series_frame, write_series_table
 from radflow.records.uid_map import read_uid_map
 from radflow.rois import ROI_COLUMNS, check_rules
 from radflow.settings import CrawlSettings, RoiSettings
@@ -71,7 +70,7 @@ class CrawlResult:
 
     series: pd.DataFrame
     pairs: pd.DataFrame  # the pair plan (crawl/pair_plan.tsv)
-    sources: dict[str, Source]
+    sources: dict[str, CrawlSource]
     rois: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ROI_COLUMNS))
 
 
@@ -151,7 +150,7 @@ def crawl(dicom_root: Path | None, sheet: Path | None, key: bytes,
     records = index_files(files, settings) if files else []
     records = flag_copies(records, key, settings.duplicate_copies)  # re-exported copies
 
-    sources: dict[str, Source] = {}
+    sources: dict[str, CrawlSource] = {}
     by_uid: dict[str, SeriesRecord] = {}
     masks, images = [], []
     for rec in records:
@@ -162,8 +161,9 @@ def crawl(dicom_root: Path | None, sheet: Path | None, key: bytes,
         images.append((rec, row))
         frames = ([None if f is None else list(f) for f in rec.frames]
                   if rec.frames is not None else None)
-        sources[row["series_key"]] = Source(row["series_key"], row["case_id"], "dicom", "image",
-                                            [str(p) for p in rec.files], row, frames)
+        sources[row["series_key"]] = CrawlSource(row["series_key"], row["case_id"], "dicom",
+                                                 "image", [str(p) for p in rec.files], row,
+                                                 frames)
         if rec.series_uid:
             by_uid[rec.series_uid + rec.split] = rec  # "series:<uid>_e2" names one volume
 
@@ -180,17 +180,15 @@ def crawl(dicom_root: Path | None, sheet: Path | None, key: bytes,
         row = obj["row"]
         mask = ({"image_key": obj["image_key"], "labels": obj["labels"], **reading}
                 if obj["kind"] else None)
-        sources[row["series_key"]] = Source(row["series_key"], row["case_id"],
-                                            obj["kind"] or "dicom", "mask", obj["files"], row,
-                                            mask=mask)
+        sources[row["series_key"]] = CrawlSource(row["series_key"], row["case_id"],
+                                                 obj["kind"] or "dicom", "mask", obj["files"],
+                                                 row, mask=mask)
     for plan_row in mask_plan.pairs:
         plan_row["pair_id"] = make_pair_id(plan_row["image_key"], plan_row["mask_key"],
                                            plan_row["label"], plan_row["roi"])
         pair_rows.append(plan_row)
 
-    series = pd.DataFrame([s.row for s in sources.values()], columns=SERIES_COLUMNS)
-    series = series.astype({c: "Int64" for c in INT_COLUMNS})
-    series = series.sort_values(["case_id", "series_key"], kind="stable").reset_index(drop=True)
+    series = series_frame(SeriesRow.from_mapping(s.row) for s in sources.values())
     pairs = pd.DataFrame(pair_rows, columns=PAIR_COLUMNS).astype({"sheet_row": "Int64"})
     dup = pairs["pair_id"].duplicated(keep="first")
     if dup.any():
@@ -224,7 +222,7 @@ def write_crawl(result: CrawlResult, series_tsv: Path, pair_plan_tsv: Path, pair
                                            for k, v in rec.items()})
         write_pair_plan(pair_dir / f"{plan.pair_id}.json", plan, only_if_changed=True)
     write_tsv(pair_plan_tsv, result.pairs)
-    write_tsv(series_tsv, result.series)
+    write_series_table(series_tsv, result.series)
     if rois_tsv is not None:
         write_tsv(rois_tsv, result.rois)
 

@@ -21,10 +21,9 @@ import yaml
 
 from radflow.crawl.table import (
     IMAGE_FILE_SUFFIXES,
-    SERIES_COLUMNS,
     SHEET_SCHEMA,
+    CrawlSource,
     Deidentified,
-    Source,
     patient_case_id,
 )
 from radflow.dicom.index import SeriesRecord
@@ -33,6 +32,7 @@ from radflow.keys import case_id as make_case_id
 from radflow.keys import pair_id as make_pair_id
 from radflow.keys import volume_key
 from radflow.records.status import Status
+from radflow.records.tables import SERIES_COLUMNS
 from radflow.records.uid_map import UidMap
 from radflow.text import clean_text
 
@@ -98,7 +98,7 @@ def is_image_file(path: Path) -> bool:
 
 
 def file_source(path: Path, role: str, cid: str, subject_ref: str, key: bytes,
-                 sources: dict[str, Source]) -> tuple[str, str]:
+                 sources: dict[str, CrawlSource]) -> tuple[str, str]:
     """Register an image/mask file from the sheet; return (series_key, status)."""
     skey = volume_key(key, "file", str(path.resolve()), subject=subject_ref)
     if skey in sources:
@@ -113,13 +113,13 @@ def file_source(path: Path, role: str, cid: str, subject_ref: str, key: bytes,
     row.update(case_id=cid, series_key=skey, study_key="", source="file", role=role,
                modality="", n_instances=1, status=status, orientation="",
                series_description="", manufacturer="")
-    sources[skey] = Source(skey, cid, "image-file", role, [str(path.resolve())], row)
+    sources[skey] = CrawlSource(skey, cid, "image-file", role, [str(path.resolve())], row)
     return skey, status
 
 
 def plan_sheet_row(row: dict[str, Any], key: bytes, sheet_dir: Path,
                    by_uid: dict[str, SeriesRecord], folder: Path | None,
-                   sources: dict[str, Source], located: dict[str, list[Path]],
+                   sources: dict[str, CrawlSource], located: dict[str, list[Path]],
                    deidentified: Deidentified | None = None,
                    uid_map: UidMap | None = None) -> dict[str, Any]:
     """The planned pair of one sheet row (a ``pair_plan.tsv`` row); registers its files in

@@ -14,12 +14,6 @@ from typing import Any
 from radflow.keys import CASE_ID_PATTERN
 from radflow.keys import case_id as make_case_id
 
-SERIES_COLUMNS = [
-    "case_id", "series_key", "study_key", "source", "role", "modality", "n_instances", "status",
-    "rows", "cols", "slices", "spacing_x", "spacing_y", "spacing_z", "orientation",
-    "series_number", "series_description", "manufacturer", "split", "resampled", "qc",
-]
-INT_COLUMNS = ["n_instances", "rows", "cols", "slices", "series_number"]
 PAIR_COLUMNS = ["pair_id", "case_id", "image_key", "mask_key", "label", "roi", "sheet_row",
                 "image_status", "mask_status", "status", "pairing_reason", "candidates",
                 "roi_source"]
@@ -59,8 +53,11 @@ def patient_case_id(key: bytes, patient_id: str, deidentified: Deidentified | No
 
 
 @dataclass
-class Source:
-    """One thing the convert stage turns into a NIfTI file (kept private: it holds paths)."""
+class CrawlSource:
+    """One thing the convert stage turns into a NIfTI file, while the crawl builds it: its files
+    and its ``series.tsv`` row (a :class:`~radflow.records.tables.SeriesRow` once complete).
+    :func:`radflow.crawl.write_crawl` writes it as the :class:`radflow.records.Source` record
+    (kept private: it holds paths)."""
 
     series_key: str
     case_id: str

@@ -53,7 +53,8 @@ from radflow.dicom.headers import get_str, read_header
 from radflow.errors import InputFileError
 from radflow.io.atomic import write_json, write_tsv
 from radflow.keys import load_key
-from radflow.records import read_source, read_table
+from radflow.records import read_source
+from radflow.records.tables import read_series_table
 from radflow.records.uid_map import UidMapEntry, write_uid_map
 from radflow.settings import from_mapping
 
@@ -68,7 +69,7 @@ def deid_settings(values: Mapping[str, Any] | None) -> DeidSettings:
 def unit_keys(series_tsv: str | Path, sources_dir: str | Path) -> list[str]:
     """Series keys to de-identify: :func:`radflow.deidentify.deid_units` of the crawl's current
     source records (files left by earlier crawls are ignored)."""
-    series = read_table(series_tsv)
+    series = read_series_table(series_tsv, ["series_key"])
     records = []
     for key in series["series_key"]:
         path = Path(sources_dir) / f"{key}.json"

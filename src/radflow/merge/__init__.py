@@ -40,6 +40,7 @@ from radflow.io.tables import read_clinical
 from radflow.keys import case_id, load_key
 from radflow.records import read_extract_status, read_sidecar, read_table
 from radflow.records.status import FAILED, Status
+from radflow.records.tables import read_series_table
 from radflow.settings import MergeSettings
 
 logger = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ def run_summary(series_tsv: str, sidecars: Sequence[str], pairs_tsv: str,
     extracted = [pair["status"] for f in status_files for pair in unit_statuses(f)]
 
     per_stage = {
-        "crawl": read_table(series_tsv)["status"],
+        "crawl": read_series_table(series_tsv, ["status"])["status"],
         "convert": pd.Series(statuses(sidecars), dtype=str),
         "pair": read_table(pairs_tsv)["status"],
         "extract": pd.Series(extracted, dtype=str),

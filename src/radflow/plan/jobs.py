@@ -16,6 +16,7 @@ import pandas as pd
 
 from radflow.errors import ConfigError
 from radflow.records import read_table
+from radflow.records.tables import read_series_table
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,10 @@ def read_plan(series_tsv: str, pair_plan_tsv: str, scope: str) -> Plan:
     return _read_plan(_stamp(series_tsv), _stamp(pair_plan_tsv), scope)
 
 
+#: The columns of ``series.tsv`` the plan uses.
+PLAN_COLUMNS = ("case_id", "series_key", "source", "role", "status")
+
+
 @functools.lru_cache(maxsize=4)
 def _read_plan(series_stamp: tuple[str, int, int, int], pairs_stamp: tuple[str, int, int, int],
                scope: str) -> Plan:
@@ -92,7 +97,7 @@ def _read_plan(series_stamp: tuple[str, int, int, int], pairs_stamp: tuple[str, 
     if trace:
         with open(trace, "a", encoding="utf-8") as fh:
             fh.write(f"{os.getpid()}\t{series_stamp[0]}\t{pairs_stamp[0]}\t{scope}\n")
-    series = read_table(series_stamp[0])
+    series = read_series_table(series_stamp[0], PLAN_COLUMNS)
     pairs = read_table(pairs_stamp[0])
     ok = series[series["status"] == "ok"]
     dicom_mask = (ok["source"] == "dicom") & (ok["role"] == "mask")

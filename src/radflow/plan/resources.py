@@ -18,7 +18,6 @@ problem (an unreadable header, a series missing from the crawl table) gives the 
 from __future__ import annotations
 
 import contextlib
-import csv
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -123,12 +122,14 @@ def _stamp(path: str | os.PathLike[str]) -> tuple[str, int, int]:
 
 @lru_cache(maxsize=8)
 def _series_voxels(stamp: tuple[str, int, int]) -> Mapping[str, int]:
+    from radflow.records.tables import read_series_table  # deferred: the Snakefile imports us
+
     voxels: dict[str, int] = {}
-    with open(stamp[0], newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                voxels[row["series_key"]] = (int(float(row["rows"])) * int(float(row["cols"]))
-                                             * int(float(row["slices"])))
+    table = read_series_table(stamp[0], ["series_key", "rows", "cols", "slices"])
+    for key, rows, cols, slices in zip(table["series_key"], table["rows"], table["cols"],
+                                       table["slices"], strict=True):
+        with contextlib.suppress(TypeError, ValueError):
+            voxels[key] = int(float(rows)) * int(float(cols)) * int(float(slices))
     return voxels
 
 

@@ -17,9 +17,11 @@ reader and one writer; no other module parses another stage's file.
 
 :class:`Status` (:mod:`radflow.records.status`) owns the ``kind:reason`` text.
 
-The tables (``series.tsv``, ``pair_plan.tsv``, ``pairs.tsv``, ``rois.tsv``) are read by
-:func:`read_table` (every cell a string, empty cells kept as ``""``) and written by
-:func:`radflow.io.atomic.write_tsv`.
+The crawl's ``series.tsv`` has its row record :class:`~radflow.records.tables.SeriesRow`, one
+writer and one reader (:mod:`radflow.records.tables`). The other tables (``pair_plan.tsv``,
+whose rows are the :class:`PairPlan` records; ``pairs.tsv``, the :class:`PairRecord` rows;
+``rois.tsv``) are read by :func:`read_table` (every cell a string, empty cells kept as ``""``)
+and written by :func:`radflow.io.atomic.write_tsv`.
 
 The JSON files are written by :func:`radflow.io.atomic.write_json` (sorted keys, two-space
 indent): a record's ``to_json`` gives the same keys as the stage wrote before the records
