@@ -5,7 +5,6 @@
 import os
 
 import radflow
-from radflow import deidentify as rd
 from radflow import plan as rw
 from radflow.plan import resources as rsc
 from radflow.config_check import check_config_or_exit

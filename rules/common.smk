@@ -17,8 +17,10 @@ def deid_source(wildcards):
 
 
 def deid_records(wildcards):
+    from radflow.deidentify import unit_keys  # deferred: most runs do not de-identify
+
     ck = checkpoints.deid_crawl.get()
-    keys = rd.unit_keys(ck.output.series, f"{PRIV}/deid_sources")
+    keys = unit_keys(ck.output.series, f"{PRIV}/deid_sources")
     return expand(f"{RES}/deid/.series/{{series_key}}.json", series_key=keys)
 
 

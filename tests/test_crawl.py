@@ -100,6 +100,16 @@ def test_nifti_only_cohort_and_csv_sheet(tmp_path) -> None:
     kinds = {src.kind for src in result.sources.values()}
     assert kinds == {"image-file"}
     assert set(result.series["role"]) == {"image", "mask"}
+    # sizes from the headers (the Snakefile's resource model reads them from series.tsv)
+    img.SetSpacing((0.5, 0.75, 2.5))
+    write_nifti(tmp_path / "img.nii.gz", img)
+    series = crawl(None, sheet, KEY, CrawlSettings()).series
+    images = series[series["role"] == "image"]
+    assert (list(images["cols"]), list(images["rows"]), list(images["slices"])) == (
+        [5, 5], [6, 6], [4, 4])
+    nifti = series[(series["role"] == "image") & (series["spacing_x"] == 0.5)]
+    assert len(nifti) == 1 and (nifti["spacing_y"].item(), nifti["spacing_z"].item()) == (
+        0.75, 2.5)
 
 
 def test_sheet_folder_must_hold_exactly_one_series(tmp_path) -> None:

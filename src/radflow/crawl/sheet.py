@@ -28,6 +28,7 @@ from radflow.crawl.table import (
 )
 from radflow.dicom.index import SeriesRecord
 from radflow.errors import ConfigError, InputFileError
+from radflow.io.volume_files import header_grid
 from radflow.keys import case_id as make_case_id
 from radflow.keys import pair_id as make_pair_id
 from radflow.keys import volume_key
@@ -113,6 +114,14 @@ def file_source(path: Path, role: str, cid: str, subject_ref: str, key: bytes,
     row.update(case_id=cid, series_key=skey, study_key="", source="file", role=role,
                modality="", n_instances=1, status=status, orientation="",
                series_description="", manufacturer="")
+    # its size from the header (voxels not read), as for a DICOM series: the Snakefile's
+    # resource model reads it from series.tsv instead of opening every file at every start.
+    # An unreadable header leaves the cells empty; convert reports the file.
+    grid = header_grid(path) if status == "ok" else None
+    if grid is not None:
+        (cols, rows, slices), (sx, sy, sz) = grid
+        row.update(rows=rows, cols=cols, slices=slices, spacing_x=sx, spacing_y=sy,
+                   spacing_z=sz)
     sources[skey] = CrawlSource(skey, cid, "image-file", role, [str(path.resolve())], row)
     return skey, status
 

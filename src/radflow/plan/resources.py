@@ -234,7 +234,7 @@ def extract_plan(params_path: str | os.PathLike[str], *,
 def _convert_voxels(series_tsv: str, series_key: str, source_json: str | None) -> int | None:
     voxels = series_voxels(series_tsv, series_key)
     if voxels is None and source_json:
-        # A file named in the cohort sheet (the crawl does not read its size): its header.
+        # A sheet file whose size the crawl could not read (or a table from before 0.4.0).
         files = _read_json(source_json).get("files")
         if isinstance(files, list) and len(files) == 1 and isinstance(files[0], str):
             voxels = image_voxels(files[0])
