@@ -9,7 +9,7 @@ each with one image and one mask file (tiny valid NIfTI files, so that the ``res
 functions read real headers), and runs the real crawl on it once (``snakemake crawl``), so the
 tables, per-pair plans and private source records are the crawl's own. It then times whole
 ``snakemake -n`` processes (the full DAG of every job of the default target: N ``convert_one``,
-N/2 ``pair_one``, N/2 ``extract_one`` and 3 aggregate jobs) of
+N/2 ``pair_one``, N/2 ``extract_one`` and 4 aggregate jobs: pair, qc, merge, all) of
 
 * radflow's Snakefile (with RADFLOW_PLAN_TRACE: how often the plan was read),
 * a toy Snakefile with the same rules, wildcards and job count whose job lists are plain
@@ -77,11 +77,20 @@ rule pair:
     output: f"{RES}/pair/pairs.tsv"
     shell: "touch {output}"
 
+rule qc:
+    input:
+        [f"{RES}/extract/{PAIRS[p[0]]['case_id']}/{u}.parquet" for u, p in UNITS.items()],
+        [f"{RES}/convert/{c}/{s}.json" for s, c in CASE.items()],
+        f"{RES}/pair/pairs.tsv",
+    output: f"{RES}/qc/run_summary.tsv"
+    shell: "touch {output}"
+
 rule merge:
     input:
         [f"{RES}/extract/{PAIRS[p[0]]['case_id']}/{u}.parquet" for u, p in UNITS.items()],
         [f"{RES}/convert/{c}/{s}.json" for s, c in CASE.items()],
         f"{RES}/pair/pairs.tsv",
+        f"{RES}/qc/run_summary.tsv",
     output: f"{RES}/merge/dataset.csv"
     shell: "touch {output}"
 """

@@ -25,8 +25,8 @@ rule qc:
         f"{RES}/benchmarks/qc.tsv"
     threads: 1
     resources:
-        mem_mb=lambda wc, input: rsc.merge_mem_mb(input.size_mb),
-        runtime=lambda wc, input: rsc.merge_runtime(input.size_mb),
+        mem_mb=lambda wc, input: rsc.merge_mem_mb(rsc.inputs_mb(input)),
+        runtime=lambda wc, input: rsc.merge_runtime(rsc.inputs_mb(input)),
     conda:
         "../envs/radflow.yaml"
     script:
@@ -60,8 +60,8 @@ rule merge:
         f"{RES}/benchmarks/merge.tsv"
     threads: 1
     resources:
-        mem_mb=lambda wc, input: rsc.merge_mem_mb(input.size_mb),
-        runtime=lambda wc, input: rsc.merge_runtime(input.size_mb),
+        mem_mb=lambda wc, input: rsc.merge_mem_mb(rsc.inputs_mb(input)),
+        runtime=lambda wc, input: rsc.merge_runtime(rsc.inputs_mb(input)),
     conda:
         "../envs/radflow.yaml"
     script:

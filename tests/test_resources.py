@@ -211,3 +211,11 @@ def test_extract_unit_holds_the_image_once_and_adds_the_rois_times(tmp_path) -> 
     unit_time = rsc.extract_runtime(records, str(params), floor_min=0)
     assert max(times) < unit_time <= sum(times)
     assert rsc.extract_mem_mb([str(one)], str(params)) == rsc.extract_mem_mb(str(one), str(params))
+
+
+def test_inputs_mb_sums_the_files_that_exist(tmp_path) -> None:
+    (tmp_path / "a").write_bytes(b"x" * 2**20)
+    (tmp_path / "b").write_bytes(b"x" * 2**19)
+    paths = [tmp_path / "a", str(tmp_path / "b"), tmp_path / "missing"]
+    assert rsc.inputs_mb(paths) == 1.5
+    assert rsc.inputs_mb([]) == 0.0

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -371,6 +371,20 @@ def extract_priority(pair_jsons: str | Sequence[str], params_path: str,
     return 0 if model is None else round(model[1])
 
 
+def inputs_mb(paths: Iterable[str | os.PathLike[str]]) -> float:
+    """Total size (MiB) of the files in ``paths`` that exist (a job's ``input``).
+
+    Snakemake's ``input.size_mb`` gives the same number but costs ~0.1 s per call for the
+    thousands of inputs of ``merge`` and ``qc`` (each checks its file through Snakemake's storage
+    layer); a plain ``os.stat`` per file costs a few milliseconds in all.
+    """
+    total = 0
+    for path in paths:
+        with contextlib.suppress(OSError):
+            total += os.stat(path).st_size
+    return total / 2**20
+
+
 def merge_mem_mb(input_mb: float, *, floor_mb: int = 2000) -> int:
     """``merge``: memory (MB) from the total size of its inputs (mostly feature Parquet files)."""
     return mem_request(MERGE_BASE_MB + MERGE_MB_PER_INPUT_MB * max(input_mb, 0.0), floor_mb)
@@ -385,6 +399,6 @@ __all__ = [
     "CONVERT", "EXTRACT_CROPPED", "EXTRACT_FULL_IMAGE", "MEM_SAFETY", "PAIR", "ROI_BOX",
     "TIME_SAFETY", "Cost", "ExtractPlan", "convert_mem_mb", "convert_runtime", "extract_mem_mb",
     "extract_plan", "extract_priority", "extract_runtime", "image_grid", "image_voxel_mm3",
-    "image_voxels", "mem_request", "merge_mem_mb", "merge_runtime", "pair_mem_mb", "pair_runtime",
-    "runtime_request", "series_voxels",
+    "image_voxels", "inputs_mb", "mem_request", "merge_mem_mb", "merge_runtime", "pair_mem_mb",
+    "pair_runtime", "runtime_request", "series_voxels",
 ]
