@@ -144,10 +144,8 @@ def run(args: argparse.Namespace) -> int:
     if inv.help:
         args.parser.print_help()
         return 0
-    repo = wf.repository(inv.option("-s", "--snakefile"))
-    workdir = wf.workdir_of(inv)
-    config = wf.cohort_config(repo, inv)
-    full = wf.checked_config(repo, config)
+    ready = wf.prepare(inv)  # a config error: one message, no Snakemake start
+    repo, workdir, config, full = ready.repo, ready.workdir, ready.config, ready.full
     print(f"config: valid ({len(inv.configfiles)} config file(s), {len(inv.config)} --config "
           "setting(s), checked against config/schema/config.schema.yaml)")
     resolve_paths(full, repo)  # raises ConfigError naming a missing input

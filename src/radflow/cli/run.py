@@ -71,10 +71,8 @@ def run(args: argparse.Namespace) -> int:
     if inv.help:
         args.parser.print_help()
         return 0
-    repo = wf.repository(inv.option("-s", "--snakefile"))
-    workdir = wf.workdir_of(inv)
-    config = wf.cohort_config(repo, inv)
-    full = wf.checked_config(repo, config)  # a config error: one message, no Snakemake start
+    ready = wf.prepare(inv)  # a config error: one message, no Snakemake start
+    repo, workdir, config, full = ready.repo, ready.workdir, ready.config, ready.full
     derived = wf.write_derived_config(config.user, workdir) if config.user else None
     # Snakemake's own onsuccess/onerror summary is off (--no-hooks): radflow prints it below,
     # also when there was nothing to do.

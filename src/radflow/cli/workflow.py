@@ -328,6 +328,26 @@ def snakemake_env() -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A subcommand's invocation with its repository, working folder and checked config."""
+
+    inv: Invocation
+    repo: Path
+    workdir: Path
+    config: CohortConfig
+    full: dict[str, Any]
+
+
+def prepare(inv: Invocation) -> Prepared:
+    """Find the repository and working folder of ``inv`` and check its config (a config error
+    raises :class:`~radflow.errors.ConfigError` with one message, before Snakemake starts)."""
+    repo = repository(inv.option("-s", "--snakefile"))
+    workdir = workdir_of(inv)
+    config = cohort_config(repo, inv)
+    return Prepared(inv, repo, workdir, config, checked_config(repo, config))
+
+
 def workdir_of(inv: Invocation) -> Path:
     """Snakemake's working directory: ``--directory``/``-d``, else the current one."""
     return Path(inv.option("-d", "--directory") or ".")
