@@ -46,6 +46,7 @@ include: "rules/crawl.smk"
 include: "rules/convert.smk"
 include: "rules/pair.smk"
 include: "rules/extract.smk"
+include: "rules/protocol.smk"
 include: "rules/merge.smk"
 
 

@@ -2,13 +2,21 @@
 # radflow.plan / radflow.deidentify (where the decisions live); nothing else belongs here.
 
 
+_PLAN = []
+
+
 def plan():
     """The crawl checkpoint's plan (series to convert, pairs to build, extraction units).
 
-    Called by every job's input function; read_plan reads the tables once per process and
-    version of the tables (memoised), and every lookup after that is a dict access."""
-    ck = checkpoints.crawl.get()
-    return rw.read_plan(ck.output.series, ck.output.pair_plan, config["convert"]["scope"])
+    Called by every job's input function. Until the crawl checkpoint is complete,
+    checkpoints.crawl.get() raises (Snakemake re-evaluates the job after the crawl); once it
+    succeeded, the crawl's tables are final for this process, so the plan is kept and every call
+    after that is one list access (no checkpoint look-up, no stat of the tables)."""
+    if not _PLAN:
+        ck = checkpoints.crawl.get()
+        _PLAN.append(rw.read_plan(ck.output.series, ck.output.pair_plan,
+                                  config["convert"]["scope"]))
+    return _PLAN[0]
 
 
 def deid_source(wildcards):
@@ -35,6 +43,16 @@ def all_pair_files(pattern):
 def unit_pairs(wildcards):
     """The pair records of one extraction unit (an image and all its ROIs)."""
     return expand(f"{RES}/pair/{{pair_id}}.json", pair_id=rw.unit_pair_ids(plan(), wildcards.unit))
+
+
+def unit_params(wildcards):
+    """The PyRadiomics params file of the unit's modality ([] when it has none)."""
+    return rw.extract_params(plan(), P.pyradiomics_params, wildcards.unit)
+
+
+def unit_params_set(wildcards):
+    """The unit's modality, params key and file, and normalisation (for the job's provenance)."""
+    return rw.unit_params_set(plan(), P.pyradiomics_params, wildcards.unit)
 
 
 def all_unit_files(pattern):

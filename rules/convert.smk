@@ -8,6 +8,8 @@ rule convert_one:
         sidecar=f"{RES}/convert/{{case_id}}/{{series_key}}.json",
     params:
         geometry=config["geometry"],
+        # scope is for planning only: changing it must not make Snakemake re-run conversions
+        convert={k: v for k, v in config["convert"].items() if k != "scope"},
         version=VERSION,
     log:
         f"{RES}/logs/convert/{{case_id}}/{{series_key}}.log",

@@ -11,6 +11,7 @@ checkpoint crawl:
         series=f"{RES}/crawl/series.tsv",
         pair_plan=f"{RES}/crawl/pair_plan.tsv",
         rois=f"{RES}/crawl/rois.tsv",
+        acquisition=f"{RES}/crawl/acquisition.tsv",
     params:
         dicom_root=(lambda w, input: rw.folder_of(input.deid)) if DEID else P.dicom_root,
         dicom_tree=DICOM_TREE,

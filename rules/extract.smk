@@ -9,12 +9,14 @@ CUSTOM_IMAGE_TYPES = bool(config["extract"]["image_types"])
 rule extract_one:
     input:
         pairs=unit_pairs,
-        params=P.pyradiomics_params,
+        # the params file of the image's modality (extract.params; README "Modality defaults")
+        params=unit_params,
     output:
         features=f"{RES}/extract/{{case_id}}/{{unit}}.parquet",
         status=f"{RES}/extract/{{case_id}}/{{unit}}.json",
     params:
         image_types=config["extract"]["image_types"],
+        params_set=unit_params_set,
         version=VERSION,
     log:
         f"{RES}/logs/extract/{{case_id}}/{{unit}}.log",

@@ -42,6 +42,7 @@ rule merge:
         series=f"{RES}/crawl/series.tsv",
         clinical=[P.clinical] if P.clinical else [],
         qc=rules.qc.output,
+        protocol=[f"{RES}/qc/protocol_pairs.tsv"] if PROTOCOL_PROFILE else [],
     output:
         features=f"{RES}/merge/features.parquet",
         features_wide=f"{RES}/merge/features_wide.csv",

@@ -2,7 +2,7 @@
 
 from radflow.convert import run_convert
 from radflow.logs import script_logging
-from radflow.settings import GeometrySettings, from_mapping
+from radflow.settings import ConvertSettings, GeometrySettings, from_mapping
 
 with script_logging(snakemake.log[0]):
     run_convert(
@@ -10,4 +10,5 @@ with script_logging(snakemake.log[0]):
         sidecar_json=snakemake.output.sidecar,
         settings=from_mapping(GeometrySettings, snakemake.params.geometry, section="geometry"),
         image_sidecar=snakemake.input.get("image"),
+        convert=from_mapping(ConvertSettings, snakemake.params.convert, section="convert"),
     )

@@ -18,4 +18,5 @@ with script_logging(snakemake.log[0]):
         rois_tsv=snakemake.output.rois,
         rois=from_mapping(RoiSettings, p.rois, section="rois"),
         deidentified=Deidentified(**p.deidentified) if p.deidentified else None,
+        acquisition_tsv=getattr(snakemake.output, "acquisition", None),
     )

@@ -2,14 +2,17 @@
 
 from radflow.extract import image_types, run_extract
 from radflow.logs import script_logging
+from radflow.params_sets import ParamsChoice
+from radflow.settings import from_mapping
 
 with script_logging(snakemake.log[0]):
     run_extract(
         list(snakemake.input.pairs),
-        snakemake.input.params,
+        snakemake.input.params or None,  # [] when the image's modality has no parameter set
         snakemake.output.features,
         snakemake.output.status,
         unit=snakemake.wildcards.unit,
         extra_image_types=image_types(snakemake.params.image_types),
         threads=snakemake.threads,
+        choice=from_mapping(ParamsChoice, snakemake.params.params_set, section="params_set"),
     )

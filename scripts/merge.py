@@ -16,5 +16,6 @@ with script_logging(snakemake.log[0]):
         key_file=p.key_file,
         settings=from_mapping(MergeSettings, p.settings, section="merge"),
         strict=p.strict,
+        protocol_pairs=next(iter(i.protocol), ""),
         out=MergeOutputs(o.features, o.features_wide, o.dataset_parquet, o.dataset_csv),
     )

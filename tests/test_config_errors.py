@@ -55,7 +55,8 @@ def test_the_default_config_passes_and_defaults_are_filled() -> None:
     sparse: dict[str, Any] = {"geometry": {"min_slices": 5}}
     check_config(sparse, SCHEMA)
     assert sparse["geometry"] == {**_defaults()["geometry"], "min_slices": 5}
-    assert sparse["convert"] == {"scope": "paired"} and sparse["strict"] is False
+    assert sparse["convert"] == _defaults()["convert"] and sparse["strict"] is False
+    assert sparse["convert"]["scope"] == "paired" and sparse["convert"]["pet_units"] == "suv-bw"
 
 
 @pytest.mark.parametrize(("config", "expected"), [

@@ -247,7 +247,8 @@ def test_regions_lie_in_soft_tissue_and_do_not_overlap() -> None:
 
 def test_sheet_clinical_and_truth_agree(cohort: DemoCohort, sheet: pd.DataFrame,
                                         headers: list) -> None:
-    assert list(sheet.columns) == ["subject", "image", "mask", "label", "roi"]
+    assert list(sheet.columns) == ["subject", "image", "mask", "label", "roi", "modality"]
+    assert set(sheet.modality) == {"CT"}
     assert set(sheet.roi) == {"lesion", "node"}
     for row in sheet.itertuples():
         mask = sitk.GetArrayFromImage(read_image(cohort.sheet.parent / row.mask))

@@ -135,8 +135,10 @@ def _all_keys(schema: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
 
 
 def _nearest(word: str, choices: Sequence[str]) -> str:
-    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return match[0] if match else ""
+    """The choice closest to ``word``, ignoring case (``Mr`` -> ``MR``); "" when none is close."""
+    lowered = {c.lower(): c for c in choices}
+    match = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[match[0]] if match else ""
 
 
 def _unknown_key(error: ValidationError, root: Mapping[str, Any]) -> list[str]:
@@ -161,7 +163,8 @@ def _unknown_key(error: ValidationError, root: Mapping[str, Any]) -> list[str]:
 def describe(error: ValidationError, root: Mapping[str, Any]) -> list[str]:
     """Short lines for one schema violation: the key, what is wrong, the nearest valid value."""
     while error.context:  # oneOf / anyOf: the alternative that got deepest into the value
-        error = max(error.context, key=lambda e: len(e.absolute_path))
+        # (on a tie, one whose type matched: {Mr: ...} is an unknown key, not "not a string")
+        error = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "type"))
     key = key_name(list(error.absolute_path))
     value = error.instance
     if error.validator == "additionalProperties":

@@ -113,3 +113,11 @@ class StatusError(RadflowError, ValueError):
     reason of the closed vocabulary under another kind."""
 
     default_reason = "bad-status"
+
+
+class SuvError(RadflowError, ValueError):
+    """A PET series' header does not allow standardised uptake values to be computed safely
+    (:mod:`radflow.dicom.suv`); the reason is one of the ``suv-*`` reasons of
+    :data:`radflow.dicom.reasons.REASONS`."""
+
+    default_reason = "suv-units-unknown"

@@ -198,6 +198,43 @@ def crawl_settings(crawl: Mapping[str, Any] | None,
                                                             section="geometry"))
 
 
+#: ``convert.scope`` values: which ok series the convert stage converts.
+ConvertScope = Literal["paired", "all"]
+#: ``convert.pet_units`` values: what PET (modality PT) voxels hold after conversion
+#: (:mod:`radflow.dicom.suv`; ``stored`` keeps the stored values, not recommended).
+PetUnits = Literal["suv-bw", "suv-lbm", "suv-bsa", "stored"]
+
+
+@dataclass(frozen=True)
+class ConvertSettings:
+    """How series become volumes (config section ``convert``; the shared ``geometry`` section is
+    read separately).
+
+    Attributes
+    ----------
+    scope
+        ``"paired"``: convert the series a pair uses; ``"all"``: every ok image series (read by
+        the workflow's plan, :func:`radflow.plan.jobs.read_plan`).
+    mr_bias_correction
+        ``True``: MR image series get N4 bias-field correction (SimpleITK, fixed settings,
+        recorded in the sidecar's ``bias_correction``; :mod:`radflow.convert.bias`) and are
+        written as float32. ``False`` (default): MR values are written as stored x rescale.
+    pet_units
+        PET image series: ``"suv-bw"`` (default) body-weight SUV, ``"suv-lbm"`` lean-body-mass
+        SUV (SUL, Janmahasatian 2005), ``"suv-bsa"`` body-surface-area SUV (Du Bois 1916),
+        computed from the DICOM header as the QIBA vendor-neutral pseudo-code does and written
+        as float32 (:mod:`radflow.dicom.suv`); ``"stored"`` keeps the stored values (Bq/ml,
+        counts, ...: not comparable between patients, not recommended).
+    """
+
+    scope: ConvertScope = "paired"
+    mr_bias_correction: bool = False
+    pet_units: PetUnits = "suv-bw"
+
+    def __post_init__(self) -> None:
+        check_choices(self, "convert")
+
+
 @dataclass(frozen=True)
 class PairSettings:
     """Image/mask pairing rules.
@@ -275,6 +312,69 @@ class RoiSettings:
                               f"{self.fractional_threshold!r}")
 
 
+#: ``extract.normalisation`` methods: how the intensities of an image are normalised before
+#: PyRadiomics (:mod:`radflow.params_sets`; README, "Modality defaults").
+NormalisationMethod = Literal["none", "zscore-image", "zscore-body", "zscore-roi"]
+NORMALISATION_METHODS: tuple[str, ...] = get_args(NormalisationMethod)
+#: Keys of the ``extract.params`` and ``extract.normalisation`` mappings.
+PARAMS_KEYS: tuple[str, ...] = ("CT", "MR", "PT", "default")
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """Feature extraction (config section ``extract``; :mod:`radflow.params_sets` chooses each
+    image's parameter set from it).
+
+    Attributes
+    ----------
+    params
+        One PyRadiomics params file for every modality (a path), or one per modality key
+        (:data:`PARAMS_KEYS`), stored as ``((key, path), ...)``; ``""`` = no file for that key.
+        Paths as written in the config (relative ones are relative to the repository root).
+    normalisation
+        ``((key, method), ...)``: the normalisation (:data:`NORMALISATION_METHODS`) of the images
+        of a modality key; a key not listed follows its params file (PyRadiomics' ``normalize``).
+    threads, mem_mb, runtime
+        The ``extract_one`` rule's threads and smallest memory / run-time requests.
+    image_types
+        radflow's filter image types (:func:`radflow.extract.image_types`).
+    """
+
+    params: str | tuple[tuple[str, str], ...]
+    normalisation: tuple[tuple[str, str], ...] = ()
+    threads: int = 1
+    mem_mb: int = 1000
+    runtime: int = 10
+    image_types: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.params, str):
+            if not self.params:
+                raise ConfigError("extract.params: give a params file or a mapping "
+                                  f"{{{', '.join(PARAMS_KEYS)}}}")
+        else:
+            object.__setattr__(self, "params", _keyed(self.params, "extract.params", None))
+        object.__setattr__(self, "normalisation", _keyed(self.normalisation,
+                                                         "extract.normalisation",
+                                                         NORMALISATION_METHODS))
+
+
+def _keyed(value: Any, section: str, allowed: tuple[str, ...] | None
+           ) -> tuple[tuple[str, str], ...]:
+    """A ``{key: text}`` mapping (or its pairs) with keys of :data:`PARAMS_KEYS` as sorted pairs;
+    ``allowed`` values only, when given."""
+    items = value.items() if isinstance(value, Mapping) else value
+    pairs = tuple((str(k), "" if v is None else v) for k, v in items)
+    for key, text in pairs:
+        if key not in PARAMS_KEYS:
+            raise ConfigError(f"{section}: unknown key {key!r}; expected some of "
+                              f"{', '.join(PARAMS_KEYS)} (modality keys are upper case)")
+        if not isinstance(text, str) or (allowed is not None and text not in allowed):
+            wanted = f"one of {', '.join(allowed)}" if allowed else "a file path or \"\""
+            raise ConfigError(f"{section}.{key} must be {wanted}, got {text!r}")
+    return tuple(sorted(pairs, key=lambda p: PARAMS_KEYS.index(p[0])))
+
+
 @dataclass(frozen=True)
 class MergeSettings:
     """How feature tables are joined with the clinical table.
@@ -294,3 +394,31 @@ class MergeSettings:
 
     max_unmatched_fraction: float = 0.2
     max_failed_fraction: float = 0.2
+
+
+#: ``protocol.on_fail`` values: what a failed protocol gate does to a pair.
+ProtocolOnFail = Literal["flag", "exclude"]
+
+
+@dataclass(frozen=True)
+class ProtocolSettings:
+    """Acquisition-protocol QC gates (config section ``protocol``; README, "Protocol QC gates").
+
+    Attributes
+    ----------
+    profile
+        A profile YAML (a path, relative to the repository root unless absolute) or the name of
+        a shipped profile in ``config/protocols`` (``lung-screening-ldct``); ``""`` (default):
+        no gate. The config is per cohort, so is the profile.
+    on_fail
+        ``"flag"`` (default): a pair that fails the gate keeps its features and is marked in
+        the dataset's ``protocol_status`` / ``protocol_failed`` columns. ``"exclude"``: it
+        becomes ``excluded:protocol-failed`` and leaves the dataset (``strict: true`` does the
+        same).
+    """
+
+    profile: str = ""
+    on_fail: ProtocolOnFail = "flag"
+
+    def __post_init__(self) -> None:
+        check_choices(self, "protocol")

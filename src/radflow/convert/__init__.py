@@ -16,15 +16,19 @@ build the volume and write
     image (:mod:`radflow.convert.masks`).
 ``<results>/convert/<case_id>/<series_key>.json``
     The sidecar: ``status`` (``ok`` | ``failed:<reason>``), voxel hash, grid, and acquisition
-    parameters useful for analysis, without identifying values. It is written last, so a killed
-    job leaves no sidecar and the job re-runs.
+    parameters useful for analysis, without identifying values; ``qc`` (QC warning -> count,
+    e.g. ``hu-out-of-range`` of a CT) and ``bias_correction`` (an MR corrected with N4,
+    ``convert.mr_bias_correction``) when they apply. It is written last, so a killed job leaves
+    no sidecar and the job re-runs.
 
 A series that violates a geometry rule gets ``failed:<reason>`` in its sidecar and no volume: a
 wrong volume is never written. A colour (RGB) series is written as an RGB NIfTI (``DT_RGB24``)
 with the status ``excluded:colour-image``: it can be viewed, and the pair and extract stages skip
-it (radiomics needs grey values; :mod:`radflow.dicom.colour`). Messages (log lines, ``error``)
-name the source by its pseudonymous key and files by their position in the series, never by
-file or folder name.
+it (radiomics needs grey values; :mod:`radflow.dicom.colour`). A PET series (modality PT) is
+written as float32 SUVs (``convert.pet_units``; the sidecar's ``suv`` has the method, factor and
+header values used), or fails with a ``suv-*`` reason (:mod:`radflow.convert.pet`). Messages
+(log lines, ``error``) name the source by its pseudonymous key and files by their position in
+the series, never by file or folder name.
 """
 
 from __future__ import annotations
@@ -37,15 +41,18 @@ import numpy as np
 import SimpleITK as sitk
 
 from radflow import __version__
+from radflow.convert.bias import n4_applies, n4_correct
 from radflow.convert.masks import MASK_KINDS, convert_mask_object
+from radflow.convert.pet import pet_image
 from radflow.dicom.colour import COLOUR_REASON, is_colour
+from radflow.dicom.headers import get_str
 from radflow.dicom.sidecar import acquisition_sidecar
 from radflow.dicom.volume import read_series
 from radflow.errors import PairingError, RadflowError
 from radflow.io.nifti import read_image
 from radflow.io.volume_files import MHA_SUFFIX, write_volume
 from radflow.records import ConvertSidecar, Status, read_source, write_sidecar
-from radflow.settings import GeometrySettings
+from radflow.settings import ConvertSettings, GeometrySettings
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +90,8 @@ def _grid(image: sitk.Image) -> dict[str, Any]:
 
 
 def convert_source(source: dict[str, Any], nifti_path: Path, settings: GeometrySettings,
-                   image_sidecar: str | None = None) -> dict[str, Any]:
+                   image_sidecar: str | None = None, *,
+                   convert: ConvertSettings | None = None) -> dict[str, Any]:
     """Convert one source and write its volume; return the sidecar dict (without writing it).
 
     ``nifti_path`` is ``<series_key>.nii.gz``; a sheet file is written beside it as
@@ -94,6 +102,11 @@ def convert_source(source: dict[str, Any], nifti_path: Path, settings: GeometryS
     (:mod:`radflow.convert.masks`). Per-source problems are returned as
     ``status = "failed:<reason>"`` (``excluded:<reason>`` for a reason of that kind); they are
     not raised. A colour DICOM series is written and gets ``excluded:colour-image``.
+
+    ``convert`` (default: :class:`~radflow.settings.ConvertSettings` defaults): with
+    ``mr_bias_correction``, an MR series is N4-corrected before it is written
+    (:mod:`radflow.convert.bias`; sidecar key ``bias_correction``). QC warnings of a CT
+    series' values go to the sidecar's ``qc`` (code -> count) and the log.
     """
     key = source["series_key"]
     if source["kind"] in MASK_KINDS:
@@ -111,6 +124,15 @@ def convert_source(source: dict[str, Any], nifti_path: Path, settings: GeometryS
             image = volume.image
             sidecar["acquisition"] = acquisition_sidecar(volume.datasets[0])
             sidecar["volume"] = volume.info
+            image, suv = pet_image(volume, (convert or ConvertSettings()).pet_units)
+            if suv is not None:  # PET as SUVs (radflow.convert.pet)
+                sidecar["suv"] = suv
+            if volume.qc:  # CT values (radflow.dicom.plausibility.hu_qc)
+                sidecar["qc"] = volume.qc
+                logger.warning("convert %s: QC %s", key, _qc_text(volume.qc))
+            if (convert or ConvertSettings()).mr_bias_correction and n4_applies(
+                    image, get_str(volume.datasets[0], "Modality")):
+                image, sidecar["bias_correction"] = n4_correct(image, f"series {key}")
         else:
             image = read_sheet_file(source)
             sidecar["acquisition"] = {}
@@ -136,6 +158,10 @@ def convert_source(source: dict[str, Any], nifti_path: Path, settings: GeometryS
         _remove(nifti_path, mha_path)
         sidecar.update(status=str(Status.failed("internal-error")), error=type(exc).__name__)
     return sidecar
+
+
+def _qc_text(qc: dict[str, int]) -> str:
+    return ", ".join(f"{code} ({count})" for code, count in sorted(qc.items()))
 
 
 def read_sheet_file(source: dict[str, Any]) -> sitk.Image:
@@ -169,7 +195,7 @@ def _remove(*paths: Path) -> None:
 
 
 def run_convert(*, source_json: str, sidecar_json: str, settings: GeometrySettings,
-                image_sidecar: str | None = None) -> None:
+                image_sidecar: str | None = None, convert: ConvertSettings | None = None) -> None:
     """Entry point of ``scripts/convert_one.py``: convert one source, write NIfTI then sidecar.
 
     ``image_sidecar`` is the linked image's sidecar (RTSTRUCT/SEG sources only).
@@ -177,6 +203,6 @@ def run_convert(*, source_json: str, sidecar_json: str, settings: GeometrySettin
     source = read_source(source_json).to_json()
     sidecar_path = Path(sidecar_json)
     nifti_path = sidecar_path.with_name(sidecar_path.name.removesuffix(".json") + ".nii.gz")
-    sidecar = convert_source(source, nifti_path, settings, image_sidecar)
+    sidecar = convert_source(source, nifti_path, settings, image_sidecar, convert=convert)
     write_sidecar(sidecar_path, ConvertSidecar.from_json(sidecar))
     logger.info("convert %s: %s", source["series_key"], sidecar["status"])

@@ -14,6 +14,9 @@ This is the workflow's only checkpoint. It reads DICOM headers only and writes
 ``<results>/crawl/rois.tsv``
     One row per ROI / segment of every DICOM mask object, with its name decision
     (:mod:`radflow.rois`).
+``<results>/crawl/acquisition.tsv``
+    One row per DICOM series: whitelisted, non-identifying acquisition values of its first file
+    (:mod:`radflow.records.acquisition`), for the protocol QC gates.
 ``<private>/sources/<series_key>.json``
     The explicit file list of every source. Source paths can carry patient names (archives are
     often organised by name), so they are kept outside ``results/``.
@@ -49,12 +52,18 @@ from radflow.crawl.table import (
     Deidentified,
     patient_case_id,
 )
+from radflow.dicom.acquisition import plane_of
 from radflow.dicom.index import SeriesRecord, find_candidate_files, index_files
 from radflow.dicom.references import mask_kind
 from radflow.io.atomic import write_tsv
 from radflow.keys import load_key, study_key, volume_key
 from radflow.keys import pair_id as make_pair_id
 from radflow.records import Status, write_pair_plan, write_source
+from radflow.records.acquisition import (
+    AcquisitionRow,
+    acquisition_frame,
+    write_acquisition_table,
+)
 from radflow.records.tables import SeriesRow, series_frame, write_series_table
 from radflow.records.uid_map import read_uid_map
 from radflow.rois import ROI_COLUMNS, check_rules
@@ -72,6 +81,7 @@ class CrawlResult:
     pairs: pd.DataFrame  # the pair plan (crawl/pair_plan.tsv)
     sources: dict[str, CrawlSource]
     rois: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ROI_COLUMNS))
+    acquisition: pd.DataFrame = field(default_factory=lambda: acquisition_frame([]))
 
 
 def _series_row(rec: SeriesRecord, key: bytes,
@@ -153,8 +163,13 @@ def crawl(dicom_root: Path | None, sheet: Path | None, key: bytes,
     sources: dict[str, CrawlSource] = {}
     by_uid: dict[str, SeriesRecord] = {}
     masks, images = [], []
+    acquisition = []
     for rec in records:
         row = _series_row(rec, key, deidentified)
+        if rec.series_uid:
+            acquisition.append(AcquisitionRow.from_mapping({
+                "series_key": row["series_key"], "sop_class_uid": rec.sop_class_uid,
+                "plane": plane_of(rec.orientation), **dict(rec.acquisition)}))
         if mask_kind(rec.sop_class_uid):
             masks.append((rec, row))
             continue
@@ -199,7 +214,11 @@ def crawl(dicom_root: Path | None, sheet: Path | None, key: bytes,
     pairs = pairs.sort_values(["case_id", "pair_id"], kind="stable").reset_index(drop=True)
     _log_counts(series, pairs)
     roi_table = pd.DataFrame(mask_plan.rois, columns=ROI_COLUMNS)
-    return CrawlResult(series=series, pairs=pairs, sources=sources, rois=roi_table)
+    # mask objects are rows of their own (one per RTSTRUCT/SEG object): not summarised
+    listed = set(series["series_key"])
+    acquisition = [a for a in acquisition if a.series_key in listed]
+    return CrawlResult(series=series, pairs=pairs, sources=sources, rois=roi_table,
+                       acquisition=acquisition_frame(acquisition))
 
 
 def _log_counts(series: pd.DataFrame, pairs: pd.DataFrame) -> None:
@@ -210,7 +229,8 @@ def _log_counts(series: pd.DataFrame, pairs: pd.DataFrame) -> None:
 
 
 def write_crawl(result: CrawlResult, series_tsv: Path, pair_plan_tsv: Path, pair_dir: Path,
-                sources_dir: Path, rois_tsv: Path | None = None) -> None:
+                sources_dir: Path, rois_tsv: Path | None = None,
+                acquisition_tsv: Path | None = None) -> None:
     """Write the crawl's tables and per-item files (per-item files only when changed)."""
     for src in result.sources.values():
         write_source(sources_dir / f"{src.series_key}.json",
@@ -225,23 +245,29 @@ def write_crawl(result: CrawlResult, series_tsv: Path, pair_plan_tsv: Path, pair
     write_series_table(series_tsv, result.series)
     if rois_tsv is not None:
         write_tsv(rois_tsv, result.rois)
+    if acquisition_tsv is not None:
+        write_acquisition_table(acquisition_tsv, result.acquisition)
 
 
 def run_crawl(*, dicom_root: str, sheet: str, key_file: str, settings: CrawlSettings,
               series_tsv: str, pair_plan_tsv: str, sources_dir: str,
               rois_tsv: str | None = None,
               rois: RoiSettings | None = None,
-              deidentified: Deidentified | None = None) -> None:
+              deidentified: Deidentified | None = None,
+              acquisition_tsv: str | None = None) -> None:
     """Entry point of ``scripts/crawl.py``: load (or create) the key, crawl, write outputs.
 
-    Per-pair plans go to ``pairs/<pair_id>.json`` beside ``pair_plan_tsv``.
+    Per-pair plans go to ``pairs/<pair_id>.json`` beside ``pair_plan_tsv``; the acquisition
+    table is written when ``acquisition_tsv`` is given (the workflow's crawl, not the private
+    crawl of de-identification).
     """
     key = load_key(key_file, create=True)
     result = crawl(Path(dicom_root) if dicom_root else None, Path(sheet) if sheet else None,
                    key, settings, rois, deidentified)
     write_crawl(result, Path(series_tsv), Path(pair_plan_tsv),
                 Path(pair_plan_tsv).parent / "pairs",
-                Path(sources_dir), Path(rois_tsv) if rois_tsv else None)
+                Path(sources_dir), Path(rois_tsv) if rois_tsv else None,
+                Path(acquisition_tsv) if acquisition_tsv else None)
 
 
 __all__: Sequence[str] = ["CrawlResult", "Deidentified", "crawl", "deid_folder_sources",

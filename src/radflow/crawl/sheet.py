@@ -99,10 +99,16 @@ def is_image_file(path: Path) -> bool:
 
 
 def file_source(path: Path, role: str, cid: str, subject_ref: str, key: bytes,
-                 sources: dict[str, CrawlSource]) -> tuple[str, str]:
-    """Register an image/mask file from the sheet; return (series_key, status)."""
+                 sources: dict[str, CrawlSource], modality: str = "") -> tuple[str, str]:
+    """Register an image/mask file from the sheet; return (series_key, status).
+
+    ``modality`` is the sheet's ``modality`` column for an image file (``""``: unknown); it
+    becomes the file's ``modality`` in ``series.tsv`` (a file named twice keeps the first
+    non-empty one)."""
     skey = volume_key(key, "file", str(path.resolve()), subject=subject_ref)
     if skey in sources:
+        if modality and not sources[skey].row["modality"]:
+            sources[skey].row["modality"] = modality
         return skey, sources[skey].row["status"]
     if not path.is_file():
         status = str(Status.failed("missing-file"))
@@ -112,7 +118,7 @@ def file_source(path: Path, role: str, cid: str, subject_ref: str, key: bytes,
         status = "ok"
     row = dict.fromkeys(SERIES_COLUMNS, None)
     row.update(case_id=cid, series_key=skey, study_key="", source="file", role=role,
-               modality="", n_instances=1, status=status, orientation="",
+               modality=modality, n_instances=1, status=status, orientation="",
                series_description="", manufacturer="")
     # its size from the header (voxels not read), as for a DICOM series: the Snakefile's
     # resource model reads it from series.tsv instead of opening every file at every start.
@@ -178,7 +184,8 @@ def plan_sheet_row(row: dict[str, Any], key: bytes, sheet_dir: Path,
                                               else "ambiguous-series-folder"))
     else:
         image_key, image_status = file_source(resolve_sheet_path(image_ref, sheet_dir),
-                                              "image", cid, subject, key, sources)
+                                              "image", cid, subject, key, sources,
+                                              modality=row.get("modality", ""))
     mask_key, mask_status = file_source(resolve_sheet_path(row["mask"], sheet_dir), "mask",
                                         cid, subject, key, sources)
     status = problem or next((str(Status.failed(f"{which}-{Status.parse(s).reason}"))

@@ -7,7 +7,7 @@ same bytes on every run)::
     OUT/dicom/<patient folder>/<study>/SE090_*/          an RTSTRUCT or a DICOM SEG (2 patients)
     OUT/masks/<subject>_<roi(s)>.nii.gz                  label maps on the analysed image grid
     OUT/sheet.tsv        subject, image (series:<UID>), mask (relative to the sheet's folder),
-                         label, roi
+                         label, roi, modality (CT)
     OUT/clinical.csv     patient_id, age, sex, outcome, followup_months, event (+1 without images)
     OUT/truth.json       analytic volume and maximum diameter of every region
     OUT/README.txt       what the demo is
@@ -281,7 +281,8 @@ def _write_case(staging: Path, case: _Case, seed: int,
                   f"{lesion['max_diameter_mm']:.0f} mm in greatest dimension. No other finding."),
         )
     sheet_rows = [{"subject": pid, "image": f"series:{uid}", "mask": f"masks/{mask_name}",
-                   "label": label, "roi": roi} for roi, label, _ in rois] if mask == "nifti" else []
+                   "label": label, "roi": roi, "modality": "CT"}
+                  for roi, label, _ in rois] if mask == "nifti" else []
     truth = {
         "series_uid": str(uid),
         "mask": f"masks/{mask_name}" if mask == "nifti" else f"dicom:{mask}",

@@ -85,6 +85,9 @@ _PHILIPS = Vendor("Philips", "Brilliance 64", "4.1.6", ("B", "L"), np.uint16, -1
 _CANON = Vendor("CANON_MEC", "Aquilion ONE", "V10.12", ("FC08", "FC52"), np.int16, 0.0)
 _KR_IR149 = ("", "ISO 2022 IR 149")
 
+#: Scanner settings are header values only (no pixel depends on them); patient 2 (GE, 100 kVp,
+#: 50 mAs, CTDIvol 2.4 mGy) is a low-dose scan, the others routine chest CT, so that the
+#: lung-screening protocol gate (README, "Protocol QC gates") tells them apart.
 #: Semi-axes were chosen by a search (longest axis in-plane, ending 5/8..7/8 voxel beyond a voxel
 #: centre; odd z semi-axes in mm so no slice centre lies on the surface) such that the voxelised
 #: volume and PyRadiomics' VoxelVolume, MeshVolume and Maximum3DDiameter are within 1.2 % of the
@@ -95,7 +98,7 @@ PROFILES: tuple[Profile, ...] = (
             "한빛데모병원", _SIEMENS, 120, 180, 9.4, 1.0, False, "thick",
             Ellipsoid((12.875, 8.875, 11.0), (-9, -2, 17)), None, 95.0, 18.0, 0.0, 1, 14.2, 1),
     Profile("Kowalski^Anna", "ISO_IR 100", "F", "19630927", "20230519", 64.0,
-            "St. Ignatius Demo Hospital", _GE, 100, 220, 6.1, 1.0, False, "sharp",
+            "St. Ignatius Demo Hospital", _GE, 100, 100, 2.4, 1.0, False, "sharp",
             Ellipsoid((6.25, 10.75, 9.0), (-9, -2, 17)),
             Ellipsoid((5.125, 8.875, 7.0), (17, 2, 20)), 70.0, 10.0, 0.0, 0, 38.5, 0),
     Profile("정^민준", "ISO_IR 192", "M", "19490102", "20230703", 71.0,

@@ -44,11 +44,12 @@ import logging
 import os
 import traceback
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from pydicom.dataset import Dataset
 
+from radflow.dicom.acquisition import acquisition_values, dose_report_values
 from radflow.dicom.charset import charset_warnings, decode_text_values
 from radflow.dicom.frames import frame_headers
 from radflow.dicom.headers import (
@@ -144,7 +145,7 @@ def index_files(paths: Sequence[str | os.PathLike[str]], settings: CrawlSettings
     for raw_path in paths:
         path = Path(raw_path)
         try:
-            info = _file_info(path)
+            info = _file_info(path, first_of_series=groups.keys())
         except InputFileError as exc:
             logger.info("a file cannot be read: %s", exc.reason)
             uid = exc.series_uid if isinstance(exc, PartialFileError) else ""
@@ -186,10 +187,13 @@ def _guarded_records(uid: str, infos: list[FileInfo], broken: list[tuple[Path, s
     """:func:`build_records` (a series of mask objects: :func:`_mask_objects`), with an
     unexpected error confined to its series (``failed:internal-error``): one series must never
     stop the crawl of a cohort."""
+    acquisition = next((tuple(i.acquisition.items()) for i in infos
+                        if i.acquisition is not None), ())
     try:
         if infos and not broken and all(mask_kind(i.sop_class) for i in infos):
-            return [_mask_objects(uid, infos)]
-        return build_records(uid, infos, broken, settings)
+            return [dataclasses.replace(_mask_objects(uid, infos), acquisition=acquisition)]
+        return [dataclasses.replace(r, acquisition=acquisition)
+                for r in build_records(uid, infos, broken, settings)]
     except Exception as exc:  # a radflow bug or an input nobody foresaw: keep the cohort going
         # the traceback without the exception's message (which may quote a header value)
         logger.error("series of %d file(s): internal error %s; please report it with this "
@@ -237,17 +241,31 @@ def _flag_unreadable_neighbours(series: list[SeriesRecord], singles: list[Series
             if any(f.parent in folders for f in r.files) else r for r in series]
 
 
-def _file_info(path: Path) -> FileInfo:
+def _file_info(path: Path, first_of_series: Collection[str] = ()) -> FileInfo:
+    """The file's :class:`FileInfo`; with its acquisition values when its series is not in
+    ``first_of_series`` (the series seen so far: the values are read once per series)."""
     ds, has_pixels = read_header(path)
     with quiet_pydicom(path) as caught:
         try:
             info = _summarise(ds, path, has_pixels)
             decode_text_values(ds)
+            if info.series_uid and info.series_uid not in first_of_series:
+                info.acquisition = _acquisition(ds)
         except Exception as exc:  # a value pydicom parsed but radflow cannot use: record it
             raise InputFileError(f"header cannot be interpreted ({type(exc).__name__})",
                                  reason="unreadable") from exc
     info.qc = tuple(sorted(set(charset_qc(ds)) | set(charset_warnings(caught))))
     return info
+
+
+def _acquisition(ds: Dataset) -> dict[str, str]:
+    """The whitelisted acquisition values; a value radflow cannot read never changes the
+    file's status (the values are then unknown to the protocol gates)."""
+    try:
+        return {**acquisition_values(ds), **dose_report_values(ds)}
+    except Exception as exc:  # an attribute pydicom parses lazily and cannot convert
+        logger.info("acquisition values cannot be read (%s)", type(exc).__name__)
+        return {}
 
 
 def _summarise(ds: Dataset, path: Path, has_pixels: bool) -> FileInfo:

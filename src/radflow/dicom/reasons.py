@@ -17,7 +17,8 @@ EXCLUDED = "excluded"
 FAILED = "failed"
 
 #: reason -> (kind, stage, meaning). ``stage`` is where the reason is decided: ``crawl`` (headers
-#: only), ``convert`` (pixel data), or ``crawl/convert`` (the shared geometry check).
+#: only), ``convert`` (pixel data), or ``crawl/convert`` (the shared geometry check); and
+#: ``protocol`` (the protocol QC gate, a status of a pair).
 REASONS: dict[str, tuple[str, str, str]] = {
     # --- files that are not (usable) DICOM ------------------------------------------------------
     "empty-file": (FAILED, "crawl", "zero-byte file"),
@@ -116,6 +117,47 @@ REASONS: dict[str, tuple[str, str, str]] = {
     "colour-image": (EXCLUDED, "convert",
                      "a colour (RGB) series: its NIfTI is written (RGB24) for viewing, but "
                      "radiomics needs grey values, so pairing and extraction skip it"),
+    "bias-correction-failed": (FAILED, "convert",
+                               "convert.mr_bias_correction: true and N4 bias-field correction "
+                               "cannot run on the MR series (no foreground above the Otsu "
+                               "threshold, or SimpleITK's N4 raised an error)"),
+    # --- PET standardised uptake values (radflow.dicom.suv, convert.pet_units) ------------------
+    "suv-units-unknown": (FAILED, "convert",
+                          "PET Units (0054,1001) missing or not convertible to the asked SUV: "
+                          "not BQML, not CNTS with a Philips SUV or activity-concentration "
+                          "scale factor (7053,1000) / (7053,1009), not stored SUVs (GML, "
+                          "CM2ML) of the asked or a convertible SUVType"),
+    "suv-not-attenuation-corrected": (FAILED, "convert",
+                                      "CorrectedImage (0028,0051) does not list ATTN: the "
+                                      "voxel values are not quantitative"),
+    "suv-decay-unknown": (FAILED, "convert",
+                          "DecayCorrection (0054,1102) missing or not START / ADMIN / NONE, or "
+                          "contradicting CorrectedImage (DECY); NONE without ActualFrameDuration, "
+                          "in a multi-frame object or on a resampled volume"),
+    "suv-missing-weight": (FAILED, "convert",
+                           "PatientWeight (0010,1030) missing, not positive or 1000 kg or more"),
+    "suv-missing-dose": (FAILED, "convert",
+                         "RadionuclideTotalDose (0018,1074) missing, not positive or below "
+                         "0.1 MBq (a dose written in MBq instead of Bq?)"),
+    "suv-missing-half-life": (FAILED, "convert",
+                              "RadionuclideHalfLife (0018,1075) missing or not positive"),
+    "suv-missing-start-time": (FAILED, "convert",
+                               "no readable RadiopharmaceuticalStartDateTime (0018,1078) or "
+                               "RadiopharmaceuticalStartTime (0018,1072): the injection time"),
+    "suv-missing-scan-time": (FAILED, "convert",
+                              "no readable SeriesDate/SeriesTime or AcquisitionDate/"
+                              "AcquisitionTime to decay the dose to"),
+    "suv-implausible-times": (FAILED, "convert",
+                              "the injection lies after the scan time or more than 10 "
+                              "half-lives before it"),
+    "suv-missing-height-or-sex": (FAILED, "convert",
+                                  "convert.pet_units suv-lbm needs PatientSize (0010,1020, a "
+                                  "height in m) and PatientSex M or F; suv-bsa needs "
+                                  "PatientSize"),
+    "suv-inconsistent-headers": (FAILED, "convert",
+                                 "units, corrections, patient weight, size or sex, dose, "
+                                 "half-life, injection or series time, or the vendor scale "
+                                 "factor differ between the images of one PET series"),
     # --- radflow itself -------------------------------------------------------------------------
     "internal-error": (FAILED, "crawl/convert",
                        "an unexpected error while checking one series (a radflow bug: please "
@@ -128,9 +170,20 @@ REASONS: dict[str, tuple[str, str, str]] = {
                           "SliceNormalVector, a mosaic that does not divide into its tile grid, "
                           "no slice spacing, a slice normal not parallel to the orientation's, "
                           "or tiles in reverse protocol order (the message names which)"),
+    # --- parameter sets per modality (radflow.params_sets; an extract status) -------------------
+    "no-params-for-modality": (EXCLUDED, "extract",
+                               "extract.params is a mapping with no file for the image's "
+                               "modality key (CT, MR, PT) and no default file: the pairs of the "
+                               "image are not extracted"),
+    # --- protocol QC gates (radflow.protocol; a pair status, not a series status) ---------------
+    "protocol-failed": (EXCLUDED, "protocol",
+                        "the pair's image series or its study fails a rule of the cohort's "
+                        "protocol profile, with protocol.on_fail: exclude (or strict: true)"),
 }
 
-#: QC warnings (not statuses): recorded in ``SeriesRecord.qc`` and logged as warnings.
+#: QC warnings (not statuses): recorded in ``SeriesRecord.qc`` (crawl) or, for the CT value
+#: checks decided on pixels (``hu-out-of-range``, ``hu-rescale-suspect``, ``padding-present``),
+#: in the convert sidecar's ``qc`` with a count; logged as warnings.
 QC_WARNINGS: dict[str, str] = {
     "charset-corrected": "a non-conformant SpecificCharacterSet (e.g. ISO_IR 149) was read as "
                          "the conformant term it stands for (e.g. ISO 2022 IR 149)",
@@ -156,6 +209,22 @@ QC_WARNINGS: dict[str, str] = {
     "acquisition-matrix-mismatch": "a single slice whose Rows and Columns are both at least 3 "
                                    "times its AcquisitionMatrix: several images tiled into "
                                    "one (e.g. an unrecognised mosaic)",
+    # parameter sets (radflow.params_sets.qc_warnings): in the extract status and the feature
+    # rows' ``qc`` column, for a single params file or the default file used on such an image
+    "fixed-bin-width-on-mr": "an MR image extracted with a fixed bin width (no binCount) and no "
+                             "normalisation: its raw intensities are arbitrary units",
+    "hu-resegmentation-on-non-ct": "an image that is not CT extracted with an absolute "
+                                   "resegmentRange whose lower bound is -100 or below (HU)",
+    "hu-out-of-range": "a CT volume has values (after rescale, padding not counted) below "
+                       "-1100 HU or above 31743 HU, the limits of any CT number scale; the "
+                       "count is the number of such voxels",
+    "hu-rescale-suspect": "with hu-out-of-range: RescaleSlope/RescaleIntercept are not 1 and "
+                          "-1024, -1000 or 0, or RescaleType is neither HU nor absent; the "
+                          "count is the number of such slices (the rescale is the likely cause)",
+    "padding-present": "a CT volume holds padding (PixelPaddingValue, or -3024 / -2000 HU as "
+                       "the volume's minimum without it): voxels outside the reconstruction "
+                       "circle; the count is the number of padding voxels (exclude them with a "
+                       "resegmentation range)",
 }
 
 _FAMILIES = ("non-image", "modality", "duplicate-of")

@@ -75,6 +75,9 @@ class SeriesRecord:
     ignored
         Files left out because they duplicate a file or slice of ``files`` exactly (so that
         every file of the tree is accounted for).
+    acquisition
+        The whitelisted acquisition values of the series' first file as ``(keyword, text)``
+        pairs (:mod:`radflow.dicom.acquisition`; dose report values included).
     """
 
     series_uid: str
@@ -105,6 +108,7 @@ class SeriesRecord:
     resampled: str = ""
     qc: tuple[str, ...] = ()
     ignored: tuple[Path, ...] = ()
+    acquisition: tuple[tuple[str, str], ...] = ()
 
     @property
     def reason(self) -> str:
@@ -141,6 +145,9 @@ class FileInfo:
     frames_error: DicomError | None = None
     qc: tuple[str, ...] = ()
     bits_allocated: int | None = None
+    #: whitelisted acquisition values (:mod:`radflow.dicom.acquisition`); read for the first
+    #: file of each series only
+    acquisition: dict[str, str] | None = None
 
 
 __all__ = ["FileInfo", "SeriesRecord"]

@@ -65,13 +65,8 @@ def acquisition_sidecar(ds: Dataset) -> dict[str, Any]:
         ``"Radiopharmaceutical"`` (dict of :data:`RADIOPHARMACEUTICAL_KEYWORDS` plus
         ``"Radionuclide"`` code meaning).
     """
-    out: dict[str, Any] = {}
+    out = header_values(ds, SIDECAR_KEYWORDS)
     with quiet_pydicom():
-        shared = _shared_macros(ds)
-        for keyword in SIDECAR_KEYWORDS:
-            value = _lookup(ds, keyword, shared)
-            if value is not None:
-                out[keyword] = value
         pharm = _first_item(ds, "RadiopharmaceuticalInformationSequence")
         if pharm is not None:
             info = {k: v for k in RADIOPHARMACEUTICAL_KEYWORDS
@@ -82,6 +77,21 @@ def acquisition_sidecar(ds: Dataset) -> dict[str, Any]:
                 info["Radionuclide"] = meaning
             if info:
                 out["Radiopharmaceutical"] = info
+    return out
+
+
+def header_values(ds: Dataset, keywords: Iterable[str]) -> dict[str, Any]:
+    """The values of ``keywords`` in ``ds`` as JSON-safe values, looked up as
+    :func:`acquisition_sidecar` does (top level first, then the Shared Functional Groups
+    macros); absent or unreadable attributes are left out. The caller's ``keywords`` are its
+    whitelist (e.g. :data:`radflow.dicom.acquisition.ACQUISITION_KEYWORDS`)."""
+    out: dict[str, Any] = {}
+    with quiet_pydicom():
+        shared = _shared_macros(ds)
+        for keyword in keywords:
+            value = _lookup(ds, keyword, shared)
+            if value is not None:
+                out[keyword] = value
     return out
 
 
@@ -148,4 +158,5 @@ def _json_scalar(value: Any) -> Any:
     return text or None
 
 
-__all__ = ["RADIOPHARMACEUTICAL_KEYWORDS", "SIDECAR_KEYWORDS", "acquisition_sidecar"]
+__all__ = ["RADIOPHARMACEUTICAL_KEYWORDS", "SIDECAR_KEYWORDS", "acquisition_sidecar",
+           "header_values"]

@@ -43,6 +43,7 @@ from radflow.dicom.imagebuffer import image_buffer
 from radflow.dicom.multiframe import POSITION_SOURCES
 from radflow.dicom.naming import file_labels, named
 from radflow.dicom.pixels import DECODER_PACKAGES, transfer_syntax
+from radflow.dicom.plausibility import hu_qc, padding_range
 from radflow.dicom.resample import resample_stack, resampling_record
 from radflow.dicom.stack import colour_stack, grey_stack
 from radflow.errors import DicomError
@@ -71,11 +72,15 @@ class SeriesVolume:
         frames of a classic multi-frame object were placed) and ``mosaic`` (the volume was cut
         from Siemens mosaic images: tiles per mosaic, tile rows and columns;
         :mod:`radflow.dicom.mosaic`).
+    qc
+        QC warning -> count of a CT volume's values (:func:`radflow.dicom.plausibility.hu_qc`,
+        on the values before any resampling); empty for other modalities.
     """
 
     image: sitk.Image
     datasets: list[Dataset]
     info: dict[str, Any] = field(default_factory=dict)
+    qc: dict[str, int] = field(default_factory=dict)
 
 
 def read_series_volume(files: Sequence[str | os.PathLike[str]], settings: GeometrySettings, *,
@@ -164,6 +169,7 @@ def read_series(files: Sequence[str | os.PathLike[str]], settings: GeometrySetti
                             "photometric": get_str(datasets[0], "PhotometricInterpretation")}
     colour = kinds[0] == "colour"
     buffers: list[sitk.Image] = []
+    qc: dict[str, int] = {}
 
     def alloc(shape: tuple[int, ...], dtype: type) -> np.ndarray:
         """The volume in the voxel buffer of the returned image (no copy of it later)."""
@@ -180,6 +186,9 @@ def read_series(files: Sequence[str | os.PathLike[str]], settings: GeometrySetti
     else:
         stack, extra = grey_stack(paths, datasets, slices, owner, slot, where, alloc)
         info.update(extra)
+        if get_str(datasets[0], "Modality").upper() == "CT":
+            qc = hu_qc(stack, [(f.slope, f.intercept, f.rescale_type) for f in slices],
+                       padding_range(datasets[0], slices[0].slope, slices[0].intercept))
     info.update(_positions_record(slices))
     info.update(_mosaic_record(slices))
     if geometry.resampling is not None:
@@ -201,7 +210,7 @@ def read_series(files: Sequence[str | os.PathLike[str]], settings: GeometrySetti
     for z, j in enumerate(geometry.order):
         first_slot.setdefault(owner[j], z)
     ordered = [datasets[k] for k in sorted(first_slot, key=first_slot.__getitem__)]
-    return SeriesVolume(image=image, datasets=ordered, info=info)
+    return SeriesVolume(image=image, datasets=ordered, info=info, qc=qc)
 
 
 def _resample(stack: np.ndarray, plan: Any, fill: float, colour: bool) -> np.ndarray:

@@ -10,6 +10,11 @@ give an empty table (same columns and dtypes) and a ``skipped:...`` / ``failed:<
 so the cohort goes on (``strict: true`` is enforced downstream). An invalid params file or custom
 image type is a configuration error and raises :class:`~radflow.errors.ConfigError`.
 
+The params file is the one of the image's modality (:mod:`radflow.params_sets`, chosen when the
+workflow is planned); a unit whose modality has none records ``excluded:no-params-for-modality``
+for each pair. Every row names its parameter set (``params_set``), normalisation and the set's QC
+warnings on that modality (``qc``); :mod:`radflow.extract.params_set` prepares the set.
+
 A job (:func:`run_extract`) does not import pandas (~0.3 s and ~100 MB per process): it keeps
 the table as rows and writes the Parquet file with pyarrow alone (:func:`write_rows`); the
 DataFrame API (:func:`extract_pair`, :func:`extract_unit`) imports pandas when called.
@@ -24,19 +29,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import SimpleITK as sitk
 
 from radflow.errors import ConfigError, ExtractionError, InputFileError
-from radflow.io.atomic import atomic_path
+from radflow.extract.params_set import Normaliser, UnitParams, unit_params
+from radflow.extract.table import COLUMNS, Row, empty_table, frame, write_rows
 from radflow.io.nifti import read_image, voxel_hash
-from radflow.radiomics_adapter import (
-    ImageTypeSpec,
-    feature_rows,
-    load_params,
-    params_hash,
-    versions,
-)
+from radflow.params_sets import NO_PARAMS, ParamsChoice, modality_key
+from radflow.radiomics_adapter import ImageTypeSpec, feature_rows, versions
 from radflow.records import (
     ExtractStatus,
     PairStatus,
@@ -50,82 +50,9 @@ if TYPE_CHECKING:  # pandas only for the table API; a job writes its rows with p
 
 logger = logging.getLogger(__name__)
 
-#: Columns of the feature table and their pandas dtypes, in order.
-COLUMNS: dict[str, str] = {
-    "case_id": "str",
-    "image_key": "str",
-    "mask_key": "str",
-    "pair_id": "str",
-    "roi": "str",
-    "label": "int64",
-    "image_type": "str",
-    "feature_class": "str",
-    "feature": "str",
-    "value": "float64",
-    "radflow_version": "str",
-    "pyradiomics_dist": "str",
-    "pyradiomics_version": "str",
-    "simpleitk_version": "str",
-    "numpy_version": "str",
-    "params_hash": "str",
-    "image_hash": "str",
-    "mask_hash": "str",
-}
-
-#: One row of the feature table: values in the order of :data:`COLUMNS`.
-Row = tuple[Any, ...]
-
 #: Keys a pair record must have.
 PAIR_KEYS: tuple[str, ...] = ("pair_id", "case_id", "image_key", "mask_key", "roi", "label",
                               "status", "image", "mask", "image_hash", "mask_hash")
-
-
-def empty_table() -> pd.DataFrame:
-    """A feature table with no rows and the columns/dtypes of :data:`COLUMNS`."""
-    return _frame([])
-
-
-def _frame(rows: Sequence[Row]) -> pd.DataFrame:
-    """The feature table of ``rows``, shape (len(rows), 18), columns/dtypes :data:`COLUMNS`."""
-    import pandas as pd
-
-    if not rows:
-        return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in COLUMNS.items()})
-    return pd.DataFrame(list(rows), columns=list(COLUMNS)).astype(COLUMNS)
-
-
-def write_rows(dest: str | Path, rows: Sequence[Row]) -> None:
-    """Write feature rows as the Parquet feature table, atomically, with pyarrow alone.
-
-    Columns and types as :data:`COLUMNS` (``str`` -> ``large_string``, as pandas writes its
-    string columns); ``pandas.read_parquet`` gives the frame :func:`extract_unit` returns. No
-    pandas metadata (no index is stored), so the bytes do not depend on the pandas version.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
-    table = pa.Table.from_arrays([_arrow_array(values, dtype) for values, dtype
-                                  in zip(columns, COLUMNS.values(), strict=True)],
-                                 names=list(COLUMNS))
-    with atomic_path(dest, suffix=".parquet") as tmp:
-        pq.write_table(table, tmp)
-
-
-def _arrow_array(values: Sequence[Any], dtype: str) -> Any:
-    """A pyarrow array (no nulls; NaN stays a float value) built from its buffers: ``pa.array``
-    would import pandas (~0.3 s per job) only to ask whether ``values`` is a pandas object."""
-    import pyarrow as pa
-
-    if dtype == "str":
-        data = [str(v).encode("utf-8") for v in values]
-        offsets = np.zeros(len(data) + 1, np.int64)
-        np.cumsum([len(d) for d in data], out=offsets[1:])
-        return pa.Array.from_buffers(pa.large_string(), len(data),
-                                     [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
-    arr = np.ascontiguousarray(values, dtype=dtype)
-    return pa.Array.from_buffers(pa.from_numpy_dtype(arr.dtype), len(arr),
-                                 [None, pa.py_buffer(arr)])
 
 
 def image_types(configs: Sequence[Mapping[str, Any]] | None, *,
@@ -169,9 +96,9 @@ def image_types(configs: Sequence[Mapping[str, Any]] | None, *,
     return tuple(specs)
 
 
-def extract_pair(pair: Mapping[str, Any], params_path: Path, *,
-                 extra_image_types: Sequence[ImageTypeSpec] = ()
-                 ) -> tuple[pd.DataFrame, dict[str, Any]]:
+def extract_pair(pair: Mapping[str, Any], params_path: str | Path | None, *,
+                 extra_image_types: Sequence[ImageTypeSpec] = (),
+                 choice: ParamsChoice | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Extract the features of one pair (:func:`extract_unit` with a single pair).
 
     Parameters
@@ -180,19 +107,26 @@ def extract_pair(pair: Mapping[str, Any], params_path: Path, *,
         Pair record (see :data:`PAIR_KEYS`); ``image``/``mask`` are NIfTI paths, ``*_hash`` their
         :func:`~radflow.io.nifti.voxel_hash` at pairing time.
     params_path
-        Native PyRadiomics params file (YAML/JSON).
+        Native PyRadiomics params file (YAML/JSON) of the image's modality; None: the modality
+        has no parameter set (the pair is ``excluded:no-params-for-modality``).
     extra_image_types
         Custom image types computed besides the params' ones.
+    choice
+        The planned parameter set (modality, key, file, normalisation;
+        :class:`radflow.params_sets.ParamsChoice`). None: ``params_path`` for an image of
+        unknown modality, normalised as the file says.
 
     Returns
     -------
-    table : pandas.DataFrame, shape (n_features, 18)
+    table : pandas.DataFrame, shape (n_features, 21)
         Columns :data:`COLUMNS`; empty (same columns/dtypes) unless the status is ``ok``.
     status : dict
-        ``pair_id``; ``status`` (``ok``, ``skipped:<pair status>`` or ``failed:<reason>``);
-        ``reason`` (short reason, e.g. ``label-absent``, or the pair's own reason when skipped;
-        None when ok); ``message`` (human-readable, None when ok);
-        ``n_features``; ``seconds`` (wall time).
+        ``pair_id``; ``status`` (``ok``, ``skipped:<pair status>``,
+        ``excluded:no-params-for-modality`` or ``failed:<reason>``); ``reason`` (short reason,
+        e.g. ``label-absent``, or the pair's own reason when skipped; None when ok);
+        ``message`` (human-readable, None when ok); ``n_features``; ``seconds`` (wall time);
+        ``qc`` (the parameter set's QC warnings on the image's modality, comma-separated; None
+        when there are none or the pair was not extracted).
 
     Raises
     ------
@@ -201,12 +135,14 @@ def extract_pair(pair: Mapping[str, Any], params_path: Path, *,
     InputFileError
         ``pair`` is not a valid pair record (missing key, non-integer label).
     """
-    table, statuses = extract_unit([pair], params_path, extra_image_types=extra_image_types)
+    table, statuses = extract_unit([pair], params_path, extra_image_types=extra_image_types,
+                                   choice=choice)
     return table, statuses[0]
 
 
-def extract_unit(pairs: Sequence[Mapping[str, Any]], params_path: Path, *,
-                 extra_image_types: Sequence[ImageTypeSpec] = ()
+def extract_unit(pairs: Sequence[Mapping[str, Any]], params_path: str | Path | None, *,
+                 extra_image_types: Sequence[ImageTypeSpec] = (),
+                 choice: ParamsChoice | None = None
                  ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Extract the features of several pairs, reading each image and mask file once.
 
@@ -217,12 +153,12 @@ def extract_unit(pairs: Sequence[Mapping[str, Any]], params_path: Path, *,
         read and hashed once: a file shared by several pairs (the image; a label map holding
         several labels) is kept in memory while they are extracted. PyRadiomics still crops
         and resamples per ROI (its values are defined on each ROI's bounding box).
-    params_path, extra_image_types
+    params_path, extra_image_types, choice
         As in :func:`extract_pair`.
 
     Returns
     -------
-    table : pandas.DataFrame, shape (n_values, 18)
+    table : pandas.DataFrame, shape (n_values, 21)
         The pairs' feature tables one after the other (input order); columns :data:`COLUMNS`.
     statuses : list of dict
         One status per pair, in input order (see :func:`extract_pair`).
@@ -234,54 +170,65 @@ def extract_unit(pairs: Sequence[Mapping[str, Any]], params_path: Path, *,
     InputFileError
         A record is not a valid pair record.
     """
-    rows, statuses = extract_unit_rows(pairs, params_path, extra_image_types=extra_image_types)
-    return _frame(rows), statuses
+    rows, statuses = extract_unit_rows(pairs, params_path, extra_image_types=extra_image_types,
+                                       choice=choice)
+    return frame(rows), statuses
 
 
-def extract_unit_rows(pairs: Sequence[Mapping[str, Any]], params_path: Path, *,
-                      extra_image_types: Sequence[ImageTypeSpec] = ()
+def extract_unit_rows(pairs: Sequence[Mapping[str, Any]], params_path: str | Path | None, *,
+                      extra_image_types: Sequence[ImageTypeSpec] = (),
+                      choice: ParamsChoice | None = None
                       ) -> tuple[list[Row], list[dict[str, Any]]]:
     """:func:`extract_unit` without pandas: the table as rows (values in :data:`COLUMNS` order).
     """
     for pair in pairs:
         _check_pair(pair)
-    params = load_params(params_path)
-    p_hash = params_hash(params, extra_image_types)
+    unit = unit_params(params_path, choice, extra_image_types) if params_path else None
     volumes = _Volumes(keep={str(p["image"]) for p in pairs if p["status"] == "ok"})
+    normaliser = Normaliser(unit) if unit is not None else None
     rows: list[Row] = []
     statuses = []
     for pair in pairs:
-        pair_rows, status = _extract_or_record(pair, params, p_hash, extra_image_types, volumes)
+        pair_rows, status = _extract_or_record(pair, unit, choice, extra_image_types, volumes,
+                                               normaliser)
         rows.extend(pair_rows)
         statuses.append(status)
     return rows, statuses
 
 
-def _extract_or_record(pair: Mapping[str, Any], params: Mapping[str, Any], p_hash: str,
-                       extra_image_types: Sequence[ImageTypeSpec], volumes: _Volumes
+def _extract_or_record(pair: Mapping[str, Any], unit: UnitParams | None,
+                       choice: ParamsChoice | None, extra_image_types: Sequence[ImageTypeSpec],
+                       volumes: _Volumes, normaliser: Normaliser | None
                        ) -> tuple[list[Row], dict[str, Any]]:
     """One pair's rows and status; data problems become a status, never an exception."""
     start = time.perf_counter()
     pair_id = str(pair["pair_id"])
 
-    def done(rows: list[Row], status: str, reason: str | None,
-             message: str | None) -> tuple[list[Row], dict[str, Any]]:
+    def done(rows: list[Row], status: str, reason: str | None, message: str | None,
+             qc: str | None = None) -> tuple[list[Row], dict[str, Any]]:
         return rows, {"pair_id": pair_id, "status": status, "reason": reason,
                       "message": message, "n_features": len(rows),
-                      "seconds": round(time.perf_counter() - start, 3)}
+                      "seconds": round(time.perf_counter() - start, 3), "qc": qc or None}
 
     pair_status = str(pair["status"])
     if pair_status != "ok":
         logger.info("pair %s: skipped (pair status %s)", pair_id, pair_status)
         return done([], str(Status.skipped(pair_status)), Status.parse(pair_status).reason,
                     f"pair status is {pair_status}")
+    if unit is None or normaliser is None:
+        modality = choice.modality if choice is not None else ""
+        key = modality_key(modality)
+        message = (f"modality {modality or '(unknown)'}: no parameter set (extract.params."
+                   f"{key}{'' if key == 'default' else ' and extract.params.default'} empty)")
+        logger.info("pair %s: excluded (%s)", pair_id, message)
+        return done([], str(Status.excluded(NO_PARAMS)), NO_PARAMS, message)
     try:
-        rows = _extract(pair, params, p_hash, extra_image_types, volumes)
+        rows = _extract(pair, unit, extra_image_types, volumes, normaliser)
     except (ExtractionError, InputFileError) as exc:
         logger.warning("pair %s: extraction failed (%s): %s", pair_id, exc.reason, exc)
-        return done([], str(Status.of_reason(exc.reason)), exc.reason, str(exc))
+        return done([], str(Status.of_reason(exc.reason)), exc.reason, str(exc), unit.qc_text)
     logger.info("pair %s: %d features", pair_id, len(rows))
-    return done(rows, "ok", None, None)
+    return done(rows, "ok", None, None, unit.qc_text)
 
 
 class _Volumes:
@@ -311,15 +258,16 @@ class _Volumes:
         return entry
 
 
-def run_extract(pair_jsons: Sequence[str | Path], params_path: Path, out_parquet: Path,
-                out_status: Path, *, unit: str = "",
-                extra_image_types: Sequence[ImageTypeSpec] = (), threads: int | None = None
-                ) -> None:
+def run_extract(pair_jsons: Sequence[str | Path], params_path: str | Path | None,
+                out_parquet: Path, out_status: Path, *, unit: str = "",
+                extra_image_types: Sequence[ImageTypeSpec] = (), threads: int | None = None,
+                choice: ParamsChoice | None = None) -> None:
     """Read the pair records of one extraction unit, extract, write table and status.
 
-    Both outputs are written atomically, also for skipped and failed pairs. The status record
-    is ``{"unit", "n_pairs", "seconds", "pairs": [<one status per pair>]}``. ``threads`` caps
-    SimpleITK's worker threads (the rule's ``threads:``; SimpleITK otherwise uses every core).
+    Both outputs are written atomically, also for skipped, excluded and failed pairs. The status
+    record is ``{"unit", "n_pairs", "seconds", "pairs": [<one status per pair>]}``. ``threads``
+    caps SimpleITK's worker threads (the rule's ``threads:``; SimpleITK otherwise uses every
+    core). ``params_path`` and ``choice``: the unit's parameter set (see :func:`extract_pair`).
 
     Raises
     ------
@@ -334,8 +282,8 @@ def run_extract(pair_jsons: Sequence[str | Path], params_path: Path, out_parquet
     if isinstance(pair_jsons, (str, Path)):
         pair_jsons = [pair_jsons]
     pairs = [_read_pair(Path(p)) for p in pair_jsons]
-    rows, statuses = extract_unit_rows(pairs, Path(params_path),
-                                       extra_image_types=extra_image_types)
+    rows, statuses = extract_unit_rows(pairs, params_path, extra_image_types=extra_image_types,
+                                       choice=choice)
     write_rows(out_parquet, rows)
     write_extract_status(out_status, ExtractStatus(
         unit=unit, n_pairs=len(pairs), seconds=round(time.perf_counter() - start, 3),
@@ -362,8 +310,9 @@ def _check_pair(pair: Mapping[str, Any]) -> None:
                              reason="bad-pair-record")
 
 
-def _extract(pair: Mapping[str, Any], params: Mapping[str, Any], p_hash: str,
-             extra_image_types: Sequence[ImageTypeSpec], volumes: _Volumes) -> list[Row]:
+def _extract(pair: Mapping[str, Any], unit: UnitParams,
+             extra_image_types: Sequence[ImageTypeSpec], volumes: _Volumes,
+             normaliser: Normaliser) -> list[Row]:
     image, image_hash = volumes.get(str(pair["image"]), name=f"image {pair['image_key']}")
     mask, mask_hash = volumes.get(str(pair["mask"]), name=f"mask {pair['mask_key']}")
     for what, actual in (("image", image_hash), ("mask", mask_hash)):
@@ -373,13 +322,16 @@ def _extract(pair: Mapping[str, Any], params: Mapping[str, Any], p_hash: str,
                                   f"paired (hash {actual[:12]} != {paired}); "
                                   "the file changed after the pair stage",
                                   reason=f"{what}-hash-mismatch")
-    features = feature_rows(image, mask, params, label=int(pair["label"]),
+    label = int(pair["label"])
+    image = normaliser.apply(image, str(pair["image"]), mask, label)
+    features = feature_rows(image, mask, unit.params, label=label,
                             extra_image_types=extra_image_types)
     fixed: dict[str, Any] = {
         "case_id": str(pair["case_id"]), "image_key": str(pair["image_key"]),
         "mask_key": str(pair["mask_key"]), "pair_id": str(pair["pair_id"]),
-        "roi": str(pair["roi"]), "label": int(pair["label"]),
-        **versions(), "params_hash": p_hash, "image_hash": image_hash, "mask_hash": mask_hash,
+        "roi": str(pair["roi"]), "label": label, **versions(), "params_hash": unit.hash,
+        "params_set": unit.choice.name, "normalisation": unit.choice.normalisation,
+        "qc": unit.qc_text, "image_hash": image_hash, "mask_hash": mask_hash,
     }
     rows = []
     for image_type, feature_class, feature, value in features:
@@ -387,3 +339,7 @@ def _extract(pair: Mapping[str, Any], params: Mapping[str, Any], p_hash: str,
                "feature": feature, "value": value}
         rows.append(tuple(row[name] for name in COLUMNS))
     return rows
+
+
+__all__ = ["COLUMNS", "PAIR_KEYS", "Row", "empty_table", "extract_pair", "extract_unit",
+           "extract_unit_rows", "image_types", "run_extract", "write_rows"]

@@ -38,6 +38,7 @@ from radflow.errors import MergeError, StrictModeError
 from radflow.io.atomic import write_csv, write_parquet, write_tsv
 from radflow.io.tables import read_clinical
 from radflow.keys import case_id, load_key
+from radflow.merge.protocol import drop_excluded, protocol_flags, with_protocol
 from radflow.records import read_extract_status, read_sidecar, read_table
 from radflow.records.status import FAILED, Status
 from radflow.records.tables import read_series_table
@@ -47,8 +48,8 @@ logger = logging.getLogger(__name__)
 
 KEY_COLUMNS = ["case_id", "image_key", "mask_key", "pair_id", "roi", "label"]
 PROVENANCE_COLUMNS = ["radflow_version", "pyradiomics_dist", "pyradiomics_version",
-                      "simpleitk_version", "numpy_version", "params_hash", "image_hash",
-                      "mask_hash"]
+                      "simpleitk_version", "numpy_version", "params_hash", "params_set",
+                      "normalisation", "qc", "image_hash", "mask_hash"]
 REPORT_COLUMNS = ["kind", "case_id", "detail"]
 
 
@@ -245,8 +246,12 @@ def run_qc(*, feature_files: Sequence[str], status_files: Sequence[str], pairs_t
 
 def run_merge(*, feature_files: Sequence[str], status_files: Sequence[str], pairs_tsv: str,
               series_tsv: str, sidecars: Sequence[str], clinical: ClinicalInput, key_file: str,
-              settings: MergeSettings, strict: bool, out: MergeOutputs) -> None:
+              settings: MergeSettings, strict: bool, out: MergeOutputs,
+              protocol_pairs: str = "") -> None:
     """Entry point of ``scripts/merge.py`` (after :func:`run_qc` wrote the summary and report).
+
+    ``protocol_pairs``: the protocol gate's ``qc/protocol_pairs.tsv`` ("" without a profile):
+    its columns join every row, its excluded pairs leave the tables (:mod:`.protocol`).
 
     Raises
     ------
@@ -267,6 +272,10 @@ def run_merge(*, feature_files: Sequence[str], status_files: Sequence[str], pair
         raise StrictModeError(f"strict mode: {int(failed['count'].sum())} failure(s): "
                               + ", ".join(f"{r.stage} {r.status} x{r.count}"
                                           for r in failed.itertuples()))
+    flags = protocol_flags(protocol_pairs)
+    long = drop_excluded(long, flags)
+    wide = with_protocol(wide, flags, len(KEY_COLUMNS) + len(PROVENANCE_COLUMNS))
+    dataset = with_protocol(dataset, flags, len(KEY_COLUMNS) + len(PROVENANCE_COLUMNS))
     write_parquet(out.features, long)
     write_csv(out.features_wide, wide)
     write_parquet(out.dataset_parquet, dataset)

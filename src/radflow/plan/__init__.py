@@ -12,6 +12,7 @@ from radflow.plan.jobs import (
     Plan,
     all_sidecars,
     convert_inputs,
+    extract_params,
     extract_units,
     extract_units_of,
     pair_sidecars,
@@ -19,6 +20,7 @@ from radflow.plan.jobs import (
     sidecar_path,
     unit_files,
     unit_pair_ids,
+    unit_params_set,
 )
 from radflow.plan.paths import (
     Paths,
@@ -30,6 +32,6 @@ from radflow.plan.paths import (
 )
 
 __all__ = ["PLAN_TRACE_ENV", "Paths", "Plan", "all_sidecars", "convert_inputs", "deidentify_on",
-           "extract_units", "extract_units_of", "folder_of", "pair_sidecars", "read_plan",
-           "resolve_paths", "sidecar_path", "tree_fingerprint", "tree_fingerprint_param",
-           "unit_files", "unit_pair_ids"]
+           "extract_params", "extract_units", "extract_units_of", "folder_of", "pair_sidecars",
+           "read_plan", "resolve_paths", "sidecar_path", "tree_fingerprint",
+           "tree_fingerprint_param", "unit_files", "unit_pair_ids", "unit_params_set"]

@@ -9,12 +9,13 @@ import functools
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import pandas as pd
 
 from radflow.errors import ConfigError
+from radflow.params_sets import ParamsSets, unit_choice
 from radflow.records import read_table
 from radflow.records.tables import read_series_table
 
@@ -50,6 +51,9 @@ class Plan:
     notes : tuple of str
         What the user may not expect from ``convert.scope`` (see :func:`scope_notes`); logged
         once when the plan is read.
+    modalities : Mapping[str, str]
+        Extraction unit ``->`` the modality of its image series (``series.tsv``; a unit
+        without an image series is not listed): it chooses the unit's parameter set.
     """
 
     convert: pd.DataFrame
@@ -58,6 +62,7 @@ class Plan:
     pair_rows: Mapping[str, Mapping[str, str]]
     units: Mapping[str, tuple[str, tuple[str, ...]]]
     notes: tuple[str, ...] = ()
+    modalities: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def _stamp(path: str) -> tuple[str, int, int, int]:
@@ -122,6 +127,10 @@ def _read_plan(series_stamp: tuple[str, int, int, int], pairs_stamp: tuple[str, 
                                    strict=True):
         grouped.setdefault(unit, (case, []))[1].append(pair_id)
     units = {unit: (case, tuple(ids)) for unit, (case, ids) in grouped.items()}
+    # (read when there: a table written by hand for a test may lack it; then all unknown)
+    modality_of = (dict(zip(series["series_key"], series["modality"], strict=True))
+                   if "modality" in series.columns else {})
+    modalities = {unit: modality_of[unit] for unit in units if unit in modality_of}
     images = set(ok.loc[ok["role"] == "image", "series_key"])
     n_converted = len(images & set(converted))
     notes = scope_notes(scope, n_images=len(images), n_converted=n_converted, n_pairs=len(pairs))
@@ -130,7 +139,7 @@ def _read_plan(series_stamp: tuple[str, int, int, int], pairs_stamp: tuple[str, 
         logger.log(logging.INFO if n_converted else logging.WARNING, "radflow: %s", note)
     return Plan(convert=convert, pairs=pairs, converted=MappingProxyType(converted),
                 pair_rows=MappingProxyType(pair_rows), units=MappingProxyType(units),
-                notes=notes)
+                notes=notes, modalities=MappingProxyType(modalities))
 
 
 def scope_notes(scope: str, *, n_images: int, n_converted: int, n_pairs: int) -> tuple[str, ...]:
@@ -232,3 +241,16 @@ def unit_pair_ids(plan: Plan, unit: str) -> list[str]:
     if unit not in plan.units:
         raise ConfigError(f"extraction unit {unit} is not in the crawl's pair_plan.tsv")
     return list(plan.units[unit][1])
+
+
+def extract_params(plan: Plan, sets: ParamsSets, unit: str) -> str | list[str]:
+    """The ``params`` input of ``extract_one``: the PyRadiomics params file of the unit's
+    modality (:meth:`radflow.params_sets.ParamsSets.path`), or ``[]`` when the modality has no
+    parameter set (the job then records ``excluded:no-params-for-modality``). A dict look-up."""
+    return sets.path(plan.modalities.get(unit, "")) or []
+
+
+def unit_params_set(plan: Plan, sets: ParamsSets, unit: str) -> dict[str, str]:
+    """The ``params_set`` param of ``extract_one``: the unit's modality, params key and file and
+    its normalisation (:func:`radflow.params_sets.unit_choice`). A dict look-up."""
+    return unit_choice(sets, plan.modalities.get(unit, ""))

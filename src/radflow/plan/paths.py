@@ -14,17 +14,21 @@ from typing import Any
 
 from radflow.errors import ConfigError
 from radflow.keys import resolve_key_file
+from radflow.params_sets import ParamsSets, params_sets
+from radflow.settings import ExtractSettings, from_mapping
 
 
 @dataclass(frozen=True)
 class Paths:
-    """Resolved locations of one cohort's inputs and outputs (all as strings for Snakemake)."""
+    """Resolved locations of one cohort's inputs and outputs (as strings for Snakemake), and its
+    PyRadiomics parameter sets per modality (:class:`radflow.params_sets.ParamsSets`: the
+    ``extract_one`` job of an image reads the file of the image's modality)."""
 
     dicom_root: str
     sheet: str
     clinical: str
     key_file: str
-    pyradiomics_params: str
+    pyradiomics_params: ParamsSets
     results: str
     private: str
 
@@ -43,31 +47,36 @@ def resolve_paths(config: dict[str, Any], basedir: str | os.PathLike[str]) -> Pa
     ------
     ConfigError
         When neither ``dicom_root`` nor ``sheet`` is given (or ``deidentify`` without
-        ``dicom_root``), an input does not exist, or ``private_dir`` lies inside
+        ``dicom_root``), an input does not exist (a params file: naming its key, e.g.
+        ``extract.params.MR``), a params file does not suit the modality it is named for
+        (:func:`radflow.params_sets.check_params_sets`), or ``private_dir`` lies inside
         ``results_dir``.
     """
     basedir = Path(basedir)
-    paths = Paths(
-        dicom_root=_resolve_input(config["dicom_root"], basedir),
-        sheet=_resolve_input(config["sheet"], basedir),
-        clinical=_resolve_input(config["clinical"], basedir),
-        key_file=str(resolve_key_file(_resolve_input(config["key_file"], basedir) or None)),
-        pyradiomics_params=_resolve_input(config["extract"]["params"], basedir),
-        results=f"{config['results_dir'].rstrip('/')}/{config['cohort']}",
-        private=f"{config['private_dir'].rstrip('/')}/{config['cohort']}",
-    )
-    if not paths.dicom_root and not paths.sheet:
+    inputs = {name: _resolve_input(config[name], basedir)
+              for name in ("dicom_root", "sheet", "clinical")}
+    if not inputs["dicom_root"] and not inputs["sheet"]:
         raise ConfigError("no input: set dicom_root (a DICOM folder tree) and/or sheet "
                           "(a cohort sheet), e.g. --config dicom_root=/data/dicom")
-    if deidentify_on(config) and not paths.dicom_root:
+    if deidentify_on(config) and not inputs["dicom_root"]:
         raise ConfigError("deidentify=true needs dicom_root (the DICOM tree to de-identify)")
-    checks = [("dicom_root", paths.dicom_root, Path.is_dir), ("sheet", paths.sheet, Path.is_file),
-              ("clinical", paths.clinical, Path.is_file),
-              ("extract.params", paths.pyradiomics_params, Path.is_file)]
+    checks = [("dicom_root", inputs["dicom_root"], Path.is_dir),
+              ("sheet", inputs["sheet"], Path.is_file),
+              ("clinical", inputs["clinical"], Path.is_file)]
     for name, value, test in checks:
         if value and not test(Path(value)):
             raise ConfigError(f"{name}: {value} does not exist or is not a "
                               f"{'folder' if test is Path.is_dir else 'file'}")
+    extract = from_mapping(ExtractSettings, config["extract"], section="extract")
+    paths = Paths(
+        **inputs,
+        key_file=str(resolve_key_file(_resolve_input(config["key_file"], basedir) or None)),
+        pyradiomics_params=params_sets(
+            extract, basedir,
+            pet_in_suv=(config.get("convert") or {}).get("pet_units", "suv-bw") != "stored"),
+        results=f"{config['results_dir'].rstrip('/')}/{config['cohort']}",
+        private=f"{config['private_dir'].rstrip('/')}/{config['cohort']}",
+    )
     results_root = Path(config["results_dir"]).resolve()
     private_root = Path(config["private_dir"]).resolve()
     if private_root == results_root or results_root in private_root.parents:

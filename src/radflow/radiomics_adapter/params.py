@@ -63,7 +63,8 @@ def load_params(path: str | Path) -> dict[str, Any]:
 
 
 def params_hash(params: Mapping[str, Any],
-                extra_image_types: Sequence[ImageTypeSpec] = ()) -> str:
+                extra_image_types: Sequence[ImageTypeSpec] = (), *,
+                preprocessing: Mapping[str, Any] | None = None) -> str:
     """SHA-256 (hex) of the canonical JSON of the effective extraction settings.
 
     Effective = PyRadiomics' extractor defaults overlaid with the file's ``setting`` and
@@ -71,12 +72,16 @@ def params_hash(params: Mapping[str, Any],
     enabled feature classes (all when none; each feature list sorted, ``null`` = ``[]`` = all).
     Equivalent files (reordered keys, comments, YAML vs JSON, explicit defaults) hash the same.
     Custom image types add their name and settings (their filter code is identified by the name).
+    ``preprocessing`` (what radflow does to the image before PyRadiomics, e.g.
+    ``{"normalisation": "zscore-roi"}``) is added when given, so it changes the hash.
     """
     payload: dict[str, Any] = {"pyradiomics": _effective(_validate(params, "params"))}
     if extra_image_types:
         payload["custom_image_types"] = [
             {"name": s.name, "settings": dict(s.settings), "options": dict(s.options)}
             for s in sorted(extra_image_types, key=lambda s: s.name)]
+    if preprocessing:
+        payload["radflow_preprocessing"] = dict(preprocessing)
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

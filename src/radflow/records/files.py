@@ -153,7 +153,8 @@ class ConvertSidecar(_Record):
     REQUIRED: ClassVar[frozenset[str]] = frozenset({"series_key", "status"})
     OMIT_NONE: ClassVar[frozenset[str]] = frozenset({
         "case_id", "role", "radflow_version", "kind", "image_key", "acquisition", "volume",
-        "voxel_hash", "nifti", "grid", "rois", "error"})
+        "voxel_hash", "nifti", "grid", "rois", "error", "qc", "bias_correction",
+        "suv"})
     WHAT: ClassVar[str] = "convert sidecar"
 
     series_key: str
@@ -170,6 +171,12 @@ class ConvertSidecar(_Record):
     grid: dict[str, Any] | None = None
     rois: dict[str, RoiEntry] | None = None
     error: str | None = None
+    #: QC warning -> count (e.g. ``hu-out-of-range``; :data:`radflow.dicom.reasons.QC_WARNINGS`)
+    qc: dict[str, int] | None = None
+    #: MR N4 bias-field correction: method, settings and seconds (:mod:`radflow.convert.bias`)
+    bias_correction: dict[str, Any] | None = None
+    #: PET: method, factor and the header values used (:mod:`radflow.dicom.suv`; no dates)
+    suv: dict[str, Any] | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], name: str = "") -> ConvertSidecar:
@@ -254,8 +261,11 @@ def write_pair_record(path: PathLike, record: PairRecord) -> None:
 
 @dataclass(frozen=True)
 class PairStatus:
-    """The extract stage's status of one pair: ``ok``, ``skipped:<pair status>`` or
-    ``failed:<reason>``; ``reason`` and ``message`` are ``None`` for ``ok``."""
+    """The extract stage's status of one pair: ``ok``, ``skipped:<pair status>``,
+    ``excluded:no-params-for-modality`` or ``failed:<reason>``; ``reason`` and ``message`` are
+    ``None`` for ``ok``; ``qc``: the parameter set's QC warnings on the image's modality
+    (comma-separated; :func:`radflow.params_sets.qc_warnings`), ``None`` (not written) when
+    none."""
 
     pair_id: str
     status: str
@@ -263,6 +273,7 @@ class PairStatus:
     message: str | None = None
     n_features: int | None = None
     seconds: float | None = None
+    qc: str | None = None
 
 
 @dataclass(frozen=True)
@@ -275,8 +286,10 @@ class ExtractStatus:
     pairs: list[PairStatus] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        # a pair's ``qc`` only when it has warnings (records without it stay as they were)
         return {"unit": self.unit, "n_pairs": self.n_pairs, "seconds": self.seconds,
-                "pairs": [p.__dict__.copy() for p in self.pairs]}
+                "pairs": [{k: v for k, v in p.__dict__.items() if k != "qc" or v is not None}
+                          for p in self.pairs]}
 
 
 def read_extract_status(path: PathLike) -> ExtractStatus:

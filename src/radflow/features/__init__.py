@@ -1,0 +1,1 @@
+"""Feature families radflow computes itself (beside PyRadiomics'), as pure functions."""
