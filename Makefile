@@ -66,6 +66,8 @@ bench: $(STAMP) $(BENCH_VENV)/.installed
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/planning.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/convert.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/extract_stage.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/extract_stage.py --families
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/semantic.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/startup.py
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/laws.py --mirp-python $(BENCH_VENV)/bin/python
 

@@ -37,6 +37,8 @@ wildcard_constraints:
 rule all:
     input:
         f"{RES}/merge/dataset.csv",
+        # reliability.enabled: the reliability stage's tables too (README, "Reliability")
+        [f"{RES}/reliability/reliable_features.tsv"] if config["reliability"]["enabled"] else [],
     default_target: True
 
 
@@ -48,6 +50,7 @@ include: "rules/pair.smk"
 include: "rules/extract.smk"
 include: "rules/protocol.smk"
 include: "rules/merge.smk"
+include: "rules/reliability.smk"
 
 
 # The end-of-run summary (README, "Set-up"): where the results are, the status counts per stage,

@@ -4,6 +4,7 @@ Not a test. Run from the repository root (2 cores; about 5 minutes on an idle ma
 
     .venv/bin/python bench/extract_stage.py                 # prepare once, then 3 A/B pairs
     .venv/bin/python bench/extract_stage.py --pairs 5 --work /tmp/radflow-stage
+    .venv/bin/python bench/extract_stage.py --families      # radflow's families off vs on
 
 Preparation (once per ``--work`` folder): a cohort sheet of the five test cases (``brain1``,
 ``brain2``, ``breast1``, ``lung1``, ``lung2``: NRRD image + label 1), taken by radflow up to the
@@ -23,8 +24,15 @@ the machine must hold) and the largest RSS of any *single* process. Shared pages
 libraries of forked pool workers) count once per process in the total.
 
 Values: every non-diagnostic feature of every case of the last CLI run is compared with radflow's
-Parquet tables, exactly (``==``, NaN equal to NaN). One extra CLI run on the *source* NRRD files
-is compared too (it differs while sheet images are cast to float32 on conversion).
+Parquet tables, exactly (``==``, NaN equal to NaN); radflow's own feature families (issue 15, on
+by default) are counted apart. One extra CLI run on the *source* NRRD files is compared too (it
+differs while sheet images are cast to float32 on conversion).
+
+``--families``: the cost of radflow's own feature families (semantic, fractal, Minkowski; issue
+15) instead: A ``snakemake extract`` with ``extract.families`` all off, B the same with the
+default families on, whole processes interleaved A B A B; prints the paired ratio B/A and the
+families' share of the stage's wall time. Then, in one process and interleaved, the families' own
+time against PyRadiomics' ``execute`` on the same five pairs (config/pyradiomics.yaml).
 """
 
 from __future__ import annotations
@@ -48,6 +56,10 @@ TESTDATA = Path(os.environ.get("RADFLOW_TESTDATA", REPO.parent / "shared" / "dat
 CASES = ("brain1", "brain2", "breast1", "lung1", "lung2")
 BIN = Path(sys.executable).parent
 PARAMS = REPO / "config" / "pyradiomics.yaml"
+#: feature_class values of radflow's own families (radflow.extract.families.FEATURE_CLASSES)
+FAMILY_CLASSES = ("recist", "size", "density", "suv", "fractal", "minkowski")
+FAMILIES_OFF = ("  families: {semantic: {enabled: false}, fractal: {enabled: false}, "
+                "minkowski: {enabled: false}}\n")
 
 
 def run_sampled(cmd: list[str], **kwargs: object) -> tuple[float, float, float]:
@@ -78,7 +90,8 @@ def run_sampled(cmd: list[str], **kwargs: object) -> tuple[float, float, float]:
 
 
 def prepare(work: Path) -> Path:
-    """Sheet + config, radflow up to the pair stage; the CLI batch files. Returns the config."""
+    """Sheet + configs (families on: ``config.yaml``; off: ``config_no_families.yaml``), radflow
+    up to the pair stage; the CLI batch files. Returns the config with the families on."""
     work.mkdir(parents=True, exist_ok=True)
     images = TESTDATA / "pyradiomics_testcases" / "images"
     sheet, config = work / "sheet.tsv", work / "config.yaml"
@@ -86,10 +99,11 @@ def prepare(work: Path) -> Path:
         f.write("subject\timage\tmask\n")
         for case in CASES:
             f.write(f"{case}\t{images / f'{case}_image.nrrd'}\t{images / f'{case}_label.nrrd'}\n")
-    config.write_text(f"cohort: tc5\nsheet: {sheet}\nresults_dir: {work / 'results'}\n"
-                      f"private_dir: {work / 'private'}\nkey_file: {work / 'key'}\n"
-                      "extract: {image_types: []}\n",
-                      encoding="utf-8")
+    common = (f"cohort: tc5\nsheet: {sheet}\nresults_dir: {work / 'results'}\n"
+              f"private_dir: {work / 'private'}\nkey_file: {work / 'key'}\n"
+              "extract:\n  image_types: []\n")
+    config.write_text(common, encoding="utf-8")
+    (work / "config_no_families.yaml").write_text(common + FAMILIES_OFF, encoding="utf-8")
     pair_dir = work / "results" / "tc5" / "pair"
     if not (pair_dir / "pairs.tsv").exists():
         subprocess.run([str(BIN / "snakemake"), "pair", "--cores", "2", "--configfile",
@@ -116,11 +130,13 @@ def cli_values(csv_path: Path) -> dict[str, dict[str, float]]:
                 for row in csv.DictReader(f)}
 
 
-def radflow_values(work: Path) -> dict[str, dict[str, float]]:
-    """``{pair_id: {feature: value}}`` from radflow's extract Parquet tables."""
+def radflow_values(work: Path, *, families: bool = False) -> dict[str, dict[str, float]]:
+    """``{pair_id: {feature: value}}`` from radflow's extract Parquet tables: PyRadiomics'
+    features, or (``families``) those of radflow's own families."""
     out: dict[str, dict[str, float]] = {}
     for path in (work / "results" / "tc5" / "extract").glob("*/*.parquet"):
         table = pd.read_parquet(path)
+        table = table[table["feature_class"].isin(FAMILY_CLASSES) == families]
         for pid, t, c, f, v in table[["pair_id", "image_type", "feature_class", "feature",
                                       "value"]].itertuples(index=False):
             out.setdefault(pid, {})[f"{t}_{c}_{f}"] = float(v)
@@ -146,12 +162,70 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
+def families_ab(work: Path, config: Path, pairs: int) -> int:
+    """A: the stage with radflow's families off, B: on (whole processes, A B A B)."""
+    cmd = [str(BIN / "snakemake"), "extract", "--cores", "2", "--forcerun", "extract_one", "-q",
+           "--configfile"]
+    print(f"start: {uptime()}")
+    walls: dict[str, list[float]] = {"off": [], "on": []}
+    for i in range(pairs):
+        walls["off"].append(run_sampled([*cmd, str(work / "config_no_families.yaml")],
+                                        cwd=REPO)[0])
+        walls["on"].append(run_sampled([*cmd, str(config)], cwd=REPO)[0])
+        print(f"pair {i + 1}: families off {walls['off'][-1]:6.2f} s  on {walls['on'][-1]:6.2f} s"
+              f"  ratio {walls['on'][-1] / walls['off'][-1]:.3f}", flush=True)
+    ratios = [b / a for a, b in zip(walls["off"], walls["on"], strict=True)]
+    print(f"families off: median {statistics.median(walls['off']):.2f} s, on: median "
+          f"{statistics.median(walls['on']):.2f} s")
+    print(f"paired ratio on/off: median {statistics.median(ratios):.3f} (range "
+          f"{min(ratios):.3f}-{max(ratios):.3f}, {len(ratios)} pairs): the families add "
+          f"{100 * (statistics.median(ratios) - 1):.1f} % to the stage")
+    own = radflow_values(work, families=True)
+    print(f"family values: {sum(map(len, own.values()))} in {len(own)} cases")
+    in_process(work, pairs)
+    print(f"end:   {uptime()}")
+    return 0
+
+
+def in_process(work: Path, pairs: int) -> None:
+    """The families' own time against PyRadiomics' on the same five pairs, in one process,
+    interleaved A B A B (imports and reading not timed): robust to a loaded machine, where the
+    whole-process difference drowns in the stage's noise."""
+    from radflow.extract.families import family_features, feature_families
+    from radflow.io.nifti import read_image
+    from radflow.radiomics_adapter import feature_rows, load_params
+
+    params, families = load_params(PARAMS), feature_families(None)
+    records = [json.loads(p.read_text(encoding="utf-8"))
+               for p in sorted((work / "results" / "tc5" / "pair").glob("p*.json"))]
+    inputs = [(read_image(r["image"]), read_image(r["mask"]), int(r["label"])) for r in records]
+    ratios = []
+    for i in range(pairs):
+        radiomics = own = 0.0
+        for image, mask, label in inputs:
+            start = time.perf_counter()
+            feature_rows(image, mask, params, label=label)
+            radiomics += time.perf_counter() - start
+            start = time.perf_counter()
+            family_features(image, mask, label, families)
+            own += time.perf_counter() - start
+        ratios.append(own / radiomics)
+        print(f"in-process pair {i + 1}: PyRadiomics {radiomics:6.2f} s  families {own:5.2f} s"
+              f"  ratio {own / radiomics:.3f}", flush=True)
+    print(f"in-process families / PyRadiomics ({len(inputs)} cases): median "
+          f"{statistics.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=3, help="A/B pairs (default 3)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/radflow-bench-extract-stage"))
+    parser.add_argument("--families", action="store_true",
+                        help="time radflow's own feature families (off vs on) instead")
     args = parser.parse_args(argv)
     config = prepare(args.work)
+    if args.families:
+        return families_ab(args.work, config, args.pairs)
     cli_out = args.work / "cli_converted.csv"
     cli_cmd = [str(BIN / "pyradiomics"), str(args.work / "batch_converted.csv"), "--param",
                str(PARAMS), "-j", "2", "-f", "csv", "-o", str(cli_out)]
@@ -177,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     ours = radflow_values(args.work)
     same, diff, missing = compare(ours, cli_values(cli_out))
     print(f"values vs CLI on converted NIfTI: {same} identical, {diff} different, "
-          f"{missing} missing ({len(ours)} cases)")
+          f"{missing} missing ({len(ours)} cases); radflow's own families: "
+          f"{sum(map(len, radflow_values(args.work, families=True).values()))} more values")
     src_out = args.work / "cli_source.csv"
     src_out.unlink(missing_ok=True)
     subprocess.run([str(BIN / "pyradiomics"), str(args.work / "batch_source.csv"), "--param",

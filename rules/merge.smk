@@ -1,6 +1,12 @@
 # qc: the run summary and the clinical join report (never fails on the data, so both are there
 # to read when the merge then rejects the join or strict mode fails the run).
-# merge: every feature table + the clinical table -> the analysis-ready dataset.
+# merge: every feature table + the clinical table -> the analysis-ready dataset; the families'
+# side records -> landmarks.tsv and minkowski_curves.parquet.
+from radflow.merge.dictionary import checked_dictionary
+
+# The clinical data dictionary, read and checked now so that a broken one stops the run before
+# any job ("" = none: no clinical column but the join key reaches the results).
+CLINICAL_DICTIONARY = checked_dictionary(P.clinical_dictionary, P.clinical, config["clinical_id"])
 
 
 rule qc:
@@ -11,12 +17,15 @@ rule qc:
         pairs=f"{RES}/pair/pairs.tsv",
         series=f"{RES}/crawl/series.tsv",
         clinical=[P.clinical] if P.clinical else [],
+        dictionary=[CLINICAL_DICTIONARY] if CLINICAL_DICTIONARY else [],
     output:
         join_report=f"{RES}/merge/clinical_join_report.tsv",
         run_summary=f"{RES}/qc/run_summary.tsv",
+        violations=f"{RES}/merge/clinical_violations.tsv",
     params:
         clinical_id=config["clinical_id"],
         clinical_sheet=config["clinical_sheet"],
+        date_shift=rw.clinical_date_shift(config),
         key_file=P.key_file,
         settings=config["merge"],
     log:
@@ -41,16 +50,23 @@ rule merge:
         pairs=f"{RES}/pair/pairs.tsv",
         series=f"{RES}/crawl/series.tsv",
         clinical=[P.clinical] if P.clinical else [],
+        dictionary=[CLINICAL_DICTIONARY] if CLINICAL_DICTIONARY else [],
         qc=rules.qc.output,
         protocol=[f"{RES}/qc/protocol_pairs.tsv"] if PROTOCOL_PROFILE else [],
+        sides=all_unit_files(f"{RES}/extract/{{case_id}}/{{unit}}.side.json"),
     output:
         features=f"{RES}/merge/features.parquet",
+        # landmarks and Minkowski curves of radflow's own feature families
+        landmarks=f"{RES}/merge/landmarks.tsv",
+        curves=f"{RES}/merge/minkowski_curves.parquet",
         features_wide=f"{RES}/merge/features_wide.csv",
         dataset_parquet=f"{RES}/merge/dataset.parquet",
         dataset_csv=f"{RES}/merge/dataset.csv",
+        clinical_columns=f"{RES}/merge/clinical_columns.tsv",
     params:
         clinical_id=config["clinical_id"],
         clinical_sheet=config["clinical_sheet"],
+        date_shift=rw.clinical_date_shift(config),
         key_file=P.key_file,
         settings=config["merge"],
         strict=config["strict"],

@@ -1,6 +1,7 @@
-"""Rule extract_one: PyRadiomics features of all pairs of one image (radflow.extract)."""
+"""Rule extract_one: PyRadiomics features and radflow's own families of all pairs of one image
+(radflow.extract)."""
 
-from radflow.extract import image_types, run_extract
+from radflow.extract import feature_families, image_types, run_extract
 from radflow.logs import script_logging
 from radflow.params_sets import ParamsChoice
 from radflow.settings import from_mapping
@@ -15,4 +16,6 @@ with script_logging(snakemake.log[0]):
         extra_image_types=image_types(snakemake.params.image_types),
         threads=snakemake.threads,
         choice=from_mapping(ParamsChoice, snakemake.params.params_set, section="params_set"),
+        families=feature_families(snakemake.params.families),
+        out_side=snakemake.output.side,
     )

@@ -12,8 +12,9 @@ with script_logging(snakemake.log[0]):
         pairs_tsv=i.pairs,
         series_tsv=i.series,
         sidecars=list(i.sidecars),
-        clinical=ClinicalInput(next(iter(i.clinical), ""), p.clinical_id, p.clinical_sheet),
+        clinical=ClinicalInput(next(iter(i.clinical), ""), p.clinical_id, p.clinical_sheet,
+                               next(iter(i.dictionary), ""), p.date_shift),
         key_file=p.key_file,
         settings=from_mapping(MergeSettings, p.settings, section="merge"),
-        out=QcOutputs(o.join_report, o.run_summary),
+        out=QcOutputs(o.join_report, o.run_summary, o.violations),
     )

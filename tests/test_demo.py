@@ -167,11 +167,12 @@ def test_planted_values_are_in_the_inputs(cohort: DemoCohort, headers: list) -> 
         texts.update(str(ds.get(k, "")) for k in ("PatientName", "PatientID", "PatientBirthDate",
                                                    "AccessionNumber", "InstitutionName"))
         texts.update(path.relative_to(cohort.dicom_root).parts)
-    blob = "\n".join(texts) + "\n" + cohort.clinical.read_text()
+    clinical = cohort.clinical.read_text(encoding="utf-8")
+    blob = "\n".join(texts) + "\n" + clinical
     iso_dates = [v for v in cohort.planted_phi if len(v) == 10 and v[4] == "-"]
     for value in cohort.planted_phi:
-        if value in iso_dates:
-            assert value.replace("-", "") in blob
+        if value in iso_dates:   # a DICOM birth date, or the clinical-only patient's
+            assert value.replace("-", "") in blob or value in clinical
         else:
             assert value in blob, value
     assert all(len(v) >= 2 for v in cohort.planted_phi)
@@ -254,8 +255,9 @@ def test_sheet_clinical_and_truth_agree(cohort: DemoCohort, sheet: pd.DataFrame,
         mask = sitk.GetArrayFromImage(read_image(cohort.sheet.parent / row.mask))
         assert (mask == row.label).any()
     clinical = pd.read_csv(cohort.clinical)
-    assert list(clinical.columns) == ["patient_id", "age", "sex", "outcome", "followup_months",
-                                      "event"]
+    assert list(clinical.columns) == ["patient_id", "name", "birth_date", "age", "sex", "ct_date",
+                                      "diagnosis_date", "outcome", "followup_months", "event",
+                                      "notes"]
     imaging = set(sheet.subject) | set(DICOM_MASK_SUBJECTS)
     unmatched = set(clinical.patient_id) - imaging
     assert unmatched == {UNMATCHED_ID}

@@ -387,8 +387,10 @@ def test_job_parquet_reads_back_as_the_table(pair: dict[str, Any], params_path: 
 
 
 def test_write_rows_keeps_nan_and_empty(tmp_path: Path) -> None:
-    row = ("C", "I", "M", "P", "R", 1, "original", "glcm", "Imc1", float("nan"), *"vdpsnhSNqab")
-    extract.write_rows(tmp_path / "one.parquet", [row, (*row[:8], "Imc2", -0.5, *row[10:])])
+    row = ("C", "I", "M", "P", "R", 1, "original", "glcm", "Imc1", "", float("nan"),
+           *"vdpsnhSNqab")
+    extract.write_rows(tmp_path / "one.parquet",
+                       [row, (*row[:8], "Imc2", "YEKZ", -0.5, *row[11:])])
     one = pd.read_parquet(tmp_path / "one.parquet")
     _check_schema(one)
     assert np.isnan(one["value"].iloc[0]) and one["value"].iloc[1] == -0.5

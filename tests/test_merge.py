@@ -128,7 +128,8 @@ def test_run_merge_writes_everything(tmp_path) -> None:
     qc = _qc(kw)
     run_merge(strict=False, **kw)
     dataset = pd.read_csv(kw["out"].dataset_csv)
-    assert len(dataset) == 2 and "age" in dataset.columns and "pid" not in dataset.columns
+    # no data dictionary: no clinical column but the join key (tests/test_clinical_dictionary.py)
+    assert len(dataset) == 2 and "age" not in dataset.columns and "pid" not in dataset.columns
     summary = pd.read_csv(qc.run_summary, sep="\t")
     assert set(summary["stage"]) == {"crawl", "pair", "extract"}  # no convert sidecars given
 

@@ -113,6 +113,20 @@ def test_extract_large_roi_adds_its_filtered_box(tmp_path) -> None:
             > rsc.extract_mem_mb(str(small_roi), str(params)))
 
 
+def test_extract_families_add_their_cost_per_image_voxel(tmp_path) -> None:
+    """Issue 15: radflow's own families run on the image as converted (a binary mask of the
+    whole image per pair): a full CT asks for their measured cost (+236 MB model, 1.5 x)."""
+    params = _params(tmp_path, CROPPING_PARAMS)
+    full_ct = _pair(tmp_path, (512, 512, 300))
+    plain = rsc.extract_mem_mb(str(full_ct), str(params), floor_mb=0)
+    with_families = rsc.extract_mem_mb(str(full_ct), str(params), families=True, floor_mb=0)
+    assert with_families - plain == 250  # 3 MB x 78.6 Mvoxel x 1.5, in steps of 250 MB
+    assert (rsc.extract_runtime(str(full_ct), str(params), families=True, floor_min=0)
+            >= rsc.extract_runtime(str(full_ct), str(params), floor_min=0))
+    assert (rsc.extract_priority(str(full_ct), str(params), families=True)
+            > rsc.extract_priority(str(full_ct), str(params)))
+
+
 def test_config_floor_wins_for_small_images(tmp_path) -> None:
     pair = _pair(tmp_path, (64, 64, 36))
     params = _params(tmp_path, CROPPING_PARAMS)

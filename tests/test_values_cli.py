@@ -11,7 +11,8 @@ NIfTI: 4,874 of the 5,590 values of the five PyRadiomics test cases differed fro
 The end-to-end test runs the workflow through the documented interface (a cohort sheet of the
 five NRRD test cases, ``config/pyradiomics.yaml``, ``extract.image_types: []`` since Laws is
 radflow-only) and the ``pyradiomics`` CLI in batch mode on the same files, and requires every
-value to be equal (``==``; NaN equals NaN). The fast tests check the copy itself.
+value to be equal (``==``; NaN equals NaN); radflow's only extra rows are its own feature
+families (issue 15). The fast tests check the copy itself.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from workflow_helpers import REPO, snakemake
 
 from radflow.convert import convert_source, label_map
 from radflow.errors import ExtractionError
+from radflow.extract.families import FEATURE_CLASSES, IMAGE_TYPE
 from radflow.io.atomic import write_json
 from radflow.io.nifti import read_image
 from radflow.io.volume_files import mha_bytes, write_mha
@@ -218,7 +220,14 @@ def test_workflow_values_equal_the_pyradiomics_cli(testdata, tmp_path) -> None:
     theirs = _cli_values(tmp_path / "cli.csv")
     ours = _radflow_values(tmp_path / "results" / "values", sheet)
     assert len(theirs) == 5 * 1118  # 106 original + 11 filtered image types x 92 features
-    assert set(ours) == set(theirs)
+    assert set(theirs) <= set(ours), "every CLI value is in radflow's table"
+    # radflow's extra rows are exactly its own feature families (issue 15), on the original
+    # image, the same set for every case
+    extra = {k for k in ours if k not in theirs}
+    assert {name.split("_")[1] for _, name in extra} == set(FEATURE_CLASSES) - {"suv"}  # no PET
+    assert {name.split("_")[0] for _, name in extra} == {IMAGE_TYPE}
+    assert extra == {(case, name) for case in CASES for _, name in extra}
+    assert len(extra) == 5 * (4 + 8 + 5 + 3 + 12)  # recist, size, density, fractal, minkowski
     differ = {k: (ours[k], v) for k, v in theirs.items()
               if not (ours[k] == v or (math.isnan(ours[k]) and math.isnan(v)))}
     assert differ == {}

@@ -19,6 +19,7 @@ import yaml
 from workflow_helpers import REPO, find_planted, job_counts, snakemake
 
 from radflow.demo import make_demo_cohort
+from radflow.extract.families import FEATURE_CLASSES, IMAGE_TYPE
 from radflow.keys import case_id, load_key
 
 pytestmark = pytest.mark.slow
@@ -46,6 +47,7 @@ def demo_run(tmp_path_factory):
     cfg.write_text(yaml.safe_dump({
         "cohort": "demo", "dicom_root": str(demo.dicom_root), "sheet": str(demo.sheet),
         "clinical": str(demo.clinical), "clinical_id": "patient_id",
+        "clinical_dictionary": str(demo.clinical_dictionary),
         "key_file": str(base / "secret" / "key"), "extract": {"params": str(params)}}))
     config = ["--configfile", str(cfg)]
     # --quiet host: the per-job blocks (which the default profile hides) are kept for
@@ -110,8 +112,16 @@ def test_outputs_rows_and_keys(demo_run) -> None:
     assert set(long["pyradiomics_dist"]) == {"pyradiomics-bhklab"}
     wide = pd.read_csv(res / "merge" / "features_wide.csv")
     assert len(wide) == n_pairs
+    # radflow's own families (issue 15): rows, landmarks and curves of every pair
+    assert "original_recist_LongestDiameter" in wide.columns
+    assert set(long.loc[long["feature_class"] == "size", "ibsi_code"]) >= {"YEKZ", "RNU0"}
+    landmarks = pd.read_csv(res / "merge" / "landmarks.tsv", sep="\t")
+    assert landmarks.groupby("pair_id").size().to_dict() == dict.fromkeys(wide["pair_id"], 3)
+    curves = pd.read_parquet(res / "merge" / "minkowski_curves.parquet")
+    assert curves.groupby("pair_id").size().to_dict() == dict.fromkeys(wide["pair_id"], 16)
     report = pd.read_csv(res / "merge" / "clinical_join_report.tsv", sep="\t")
-    assert list(report["kind"]) == ["unmatched-clinical"], "demo has one clinical-only patient"
+    joined = report[~report["kind"].str.endswith("-column")]  # columns: test_clinical_columns
+    assert list(joined["kind"]) == ["unmatched-clinical"], "demo has one clinical-only patient"
     summary = pd.read_csv(res / "qc" / "run_summary.tsv", sep="\t")
     assert not summary["status"].str.startswith("failed:").any()
 
@@ -190,6 +200,37 @@ def test_no_planted_identifier_anywhere(demo_run) -> None:
     assert hits == []
     private = work / ".radflow" / "private" / "demo"
     assert any(private.rglob("*.json")), "source paths belong in the private folder"
+
+
+def test_clinical_columns_through_the_data_dictionary(demo_run) -> None:
+    """The planted name, birth date and notes columns never reach the results (the scan above
+    covers them too); the diagnosis date arrives as days from the CT date, and no date does."""
+    work, demo, *_ = demo_run
+    res = _results(work)
+    dataset = pd.read_csv(res / "merge" / "dataset.csv")
+    clinical = ["age", "sex", "diagnosis_date_days_from_ct_date", "outcome", "followup_months",
+                "event"]
+    assert [c for c in dataset.columns if c in clinical] == clinical
+    assert not {"name", "birth_date", "notes", "ct_date", "diagnosis_date"} & set(dataset.columns)
+    key = load_key(_key_file(demo_run))
+    source = pd.read_csv(demo.clinical, dtype={"patient_id": str})
+    days = {case_id(key, r.patient_id): (pd.Timestamp(r.diagnosis_date)
+                                         - pd.Timestamp(r.ct_date)).days
+            for r in source.itertuples()}
+    assert (dataset["diagnosis_date_days_from_ct_date"] == dataset["case_id"].map(days)).all()
+    for name in ("dataset.csv", "clinical_columns.tsv", "clinical_join_report.tsv",
+                 "clinical_violations.tsv"):
+        assert not re.search(r"\b(19|20)\d\d-\d\d-\d\d\b", (res / "merge" / name).read_text()), name
+    report = pd.read_csv(res / "merge" / "clinical_join_report.tsv", sep="\t")
+    columns = report[report["kind"].str.endswith("-column")]
+    assert sorted(zip(columns["kind"], columns["detail"].str.split(":").str[0],
+                      strict=True)) == [
+        ("dropped-column", "ct_date"), ("identifier-column", "birth_date"),
+        ("undeclared-column", "name"), ("undeclared-column", "notes")]
+    record = pd.read_csv(res / "merge" / "clinical_columns.tsv", sep="\t", dtype=str,
+                         keep_default_na=False)
+    assert list(record["column"]) == clinical
+    assert pd.read_csv(res / "merge" / "clinical_violations.tsv", sep="\t").empty
 
 
 def test_run_ends_with_the_summary(demo_run) -> None:
@@ -277,6 +318,8 @@ def _behaviour(work: Path, demo_root: Path) -> pd.DataFrame:
     rows += [("pair", k, "status", v) for k, v in zip(pairs["pair_id"], pairs["status"],
                                                       strict=True)]
     for status in sorted((res / "extract").glob("*/*.json")):
+        if status.name.endswith(".side.json"):  # the families' side records (0.6.0)
+            continue
         for pair in json.loads(status.read_text(encoding="utf-8"))["pairs"]:
             rows.append(("extract", pair["pair_id"], "status", pair["status"]))
     features = pd.read_parquet(res / "merge" / "features.parquet")
@@ -291,7 +334,8 @@ def _behaviour(work: Path, demo_root: Path) -> pd.DataFrame:
 def test_behaviour_equals_the_stored_reference(demo_run) -> None:
     """The demo run gives the statuses and feature values (bit for bit) stored before the
     stage redesign: every ok/excluded/failed status of crawl, convert, pair and extract, and
-    every value of merge/features.parquet."""
+    every value of merge/features.parquet; the only rows the reference lacks are the values of
+    radflow's own feature families (0.6.0)."""
     import os
 
     table = _behaviour(demo_run[0], demo_run[1].root)
@@ -301,7 +345,15 @@ def test_behaviour_equals_the_stored_reference(demo_run) -> None:
     reference = pd.read_parquet(REFERENCE)
     assert len(table) > 10_000 and set(table["stage"]) == {"crawl", "convert", "pair",
                                                            "extract", "merge"}
-    pd.testing.assert_frame_equal(table, reference)
+    # radflow 0.6.0 adds its own feature families (issue 15): rows the reference predates, and
+    # the only rows it does not have
+    stored = table.merge(reference[["stage", "key", "item"]], how="left", indicator=True)
+    new = stored["_merge"] == "left_only"
+    added = table[new.to_numpy()]
+    assert set(added["stage"]) == {"merge"} and len(added) > 0
+    parts = added["item"].str.split("_", n=2, expand=True)
+    assert set(parts[0]) == {IMAGE_TYPE} and set(parts[1]) == set(FEATURE_CLASSES) - {"suv"}
+    pd.testing.assert_frame_equal(table[~new.to_numpy()].reset_index(drop=True), reference)
 
 
 def test_params_change_reruns_only_extract_and_merge(demo_run) -> None:

@@ -102,6 +102,14 @@ class MergeError(RadflowError, ValueError):
     default_reason = "merge"
 
 
+class AgreementError(RadflowError, ValueError):
+    """A feature table or agreement table cannot give agreement statistics or a reliable list
+    (:mod:`radflow.reliability.agreement`): unknown ``source``, duplicate rating, missing
+    column, a rule that judges no source."""
+
+    default_reason = "agreement"
+
+
 class StrictModeError(RadflowError, RuntimeError):
     """``strict: true`` and at least one case failed."""
 
@@ -121,3 +129,11 @@ class SuvError(RadflowError, ValueError):
     :data:`radflow.dicom.reasons.REASONS`."""
 
     default_reason = "suv-units-unknown"
+
+
+class AnalysisError(RadflowError, ValueError):
+    """The merged dataset cannot give the analysis the outcome spec asks for
+    (:mod:`radflow.analyse`): an outcome column with other values than its type allows, too few
+    subjects for a split or a test, no volume feature to pick a subject's largest lesion by."""
+
+    default_reason = "analysis"

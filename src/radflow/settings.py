@@ -338,6 +338,11 @@ class ExtractSettings:
         The ``extract_one`` rule's threads and smallest memory / run-time requests.
     image_types
         radflow's filter image types (:func:`radflow.extract.image_types`).
+    families
+        radflow's own feature families, ``{semantic | fractal | minkowski: {enabled, ...}}``
+        as in the config; built by :func:`radflow.extract.families.feature_families` (whose
+        settings classes live with the computations in :mod:`radflow.features`, which this
+        module does not import: the Snakefile builds these settings at every start).
     """
 
     params: str | tuple[tuple[str, str], ...]
@@ -346,6 +351,7 @@ class ExtractSettings:
     mem_mb: int = 1000
     runtime: int = 10
     image_types: tuple[Any, ...] = ()
+    families: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.params, str):

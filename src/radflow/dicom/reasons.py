@@ -18,7 +18,8 @@ FAILED = "failed"
 
 #: reason -> (kind, stage, meaning). ``stage`` is where the reason is decided: ``crawl`` (headers
 #: only), ``convert`` (pixel data), or ``crawl/convert`` (the shared geometry check); and
-#: ``protocol`` (the protocol QC gate, a status of a pair).
+#: ``protocol`` (the protocol QC gate, a status of a pair), ``reliability`` (a perturbed copy or
+#: negative control of a pair).
 REASONS: dict[str, tuple[str, str, str]] = {
     # --- files that are not (usable) DICOM ------------------------------------------------------
     "empty-file": (FAILED, "crawl", "zero-byte file"),
@@ -179,6 +180,13 @@ REASONS: dict[str, tuple[str, str, str]] = {
     "protocol-failed": (EXCLUDED, "protocol",
                         "the pair's image series or its study fails a rule of the cohort's "
                         "protocol profile, with protocol.on_fail: exclude (or strict: true)"),
+    # --- reliability stage (radflow.reliability; the status of one copy of a pair) --------------
+    "empty-region": (FAILED, "reliability",
+                     "a negative control on the non-roi region of a pair whose ROI fills the "
+                     "whole image: the region has no voxel"),
+    "roi-too-large": (FAILED, "reliability",
+                      "a volume perturbation would grow the ROI by more voxels than the image "
+                      "has outside it"),
 }
 
 #: QC warnings (not statuses): recorded in ``SeriesRecord.qc`` (crawl) or, for the CT value
@@ -215,6 +223,10 @@ QC_WARNINGS: dict[str, str] = {
                              "normalisation: its raw intensities are arbitrary units",
     "hu-resegmentation-on-non-ct": "an image that is not CT extracted with an absolute "
                                    "resegmentRange whose lower bound is -100 or below (HU)",
+    # radflow's own feature families (radflow.extract.families): in the extract status and the
+    # pair's rows' ``qc`` column
+    "fractal-roi-too-small": "the ROI's bounding box allows fewer than two box sizes: its "
+                             "fractal dimensions are NaN (the pair's other features are kept)",
     "hu-out-of-range": "a CT volume has values (after rescale, padding not counted) below "
                        "-1100 HU or above 31743 HU, the limits of any CT number scale; the "
                        "count is the number of such voxels",

@@ -15,6 +15,13 @@ workflow is planned); a unit whose modality has none records ``excluded:no-param
 for each pair. Every row names its parameter set (``params_set``), normalisation and the set's QC
 warnings on that modality (``qc``); :mod:`radflow.extract.params_set` prepares the set.
 
+radflow's own feature families (``extract.families``: RECIST and semantic size, fractal
+dimensions, Minkowski functionals; :mod:`radflow.extract.families`) add rows to the same table
+after PyRadiomics' (image type ``original``, their own ``feature_class``, an ``ibsi_code`` where
+IBSI defines the feature), and their landmarks and Minkowski curves go to the unit's side record
+``extract/<case_id>/<unit>.side.json`` (:mod:`radflow.records.side`). The Python API runs them
+only when given ``families``; the workflow passes the config's.
+
 A job (:func:`run_extract`) does not import pandas (~0.3 s and ~100 MB per process): it keeps
 the table as rows and writes the Parquet file with pyarrow alone (:func:`write_rows`); the
 DataFrame API (:func:`extract_pair`, :func:`extract_unit`) imports pandas when called.
@@ -32,8 +39,10 @@ from typing import TYPE_CHECKING, Any
 import SimpleITK as sitk
 
 from radflow.errors import ConfigError, ExtractionError, InputFileError
+from radflow.extract.families import FeatureFamilies, family_features, feature_families
 from radflow.extract.params_set import Normaliser, UnitParams, unit_params
 from radflow.extract.table import COLUMNS, Row, empty_table, frame, write_rows
+from radflow.ibsi import ibsi_code
 from radflow.io.nifti import read_image, voxel_hash
 from radflow.params_sets import NO_PARAMS, ParamsChoice, modality_key
 from radflow.radiomics_adapter import ImageTypeSpec, feature_rows, versions
@@ -44,6 +53,7 @@ from radflow.records import (
     read_pair_json,
     write_extract_status,
 )
+from radflow.records.side import ExtractSide, PairSide, write_extract_side
 
 if TYPE_CHECKING:  # pandas only for the table API; a job writes its rows with pyarrow alone
     import pandas as pd
@@ -98,7 +108,9 @@ def image_types(configs: Sequence[Mapping[str, Any]] | None, *,
 
 def extract_pair(pair: Mapping[str, Any], params_path: str | Path | None, *,
                  extra_image_types: Sequence[ImageTypeSpec] = (),
-                 choice: ParamsChoice | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+                 choice: ParamsChoice | None = None,
+                 families: FeatureFamilies | None = None
+                 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Extract the features of one pair (:func:`extract_unit` with a single pair).
 
     Parameters
@@ -115,10 +127,13 @@ def extract_pair(pair: Mapping[str, Any], params_path: str | Path | None, *,
         The planned parameter set (modality, key, file, normalisation;
         :class:`radflow.params_sets.ParamsChoice`). None: ``params_path`` for an image of
         unknown modality, normalised as the file says.
+    families
+        radflow's own feature families (:func:`radflow.extract.families.feature_families`);
+        None: none (PyRadiomics' features only). Their settings enter ``params_hash``.
 
     Returns
     -------
-    table : pandas.DataFrame, shape (n_features, 21)
+    table : pandas.DataFrame, shape (n_features, 22)
         Columns :data:`COLUMNS`; empty (same columns/dtypes) unless the status is ``ok``.
     status : dict
         ``pair_id``; ``status`` (``ok``, ``skipped:<pair status>``,
@@ -126,7 +141,8 @@ def extract_pair(pair: Mapping[str, Any], params_path: str | Path | None, *,
         e.g. ``label-absent``, or the pair's own reason when skipped; None when ok);
         ``message`` (human-readable, None when ok); ``n_features``; ``seconds`` (wall time);
         ``qc`` (the parameter set's QC warnings on the image's modality, comma-separated; None
-        when there are none or the pair was not extracted).
+        when there are none or the pair was not extracted; the families' QC notes, such as
+        ``fractal-roi-too-small``, are added).
 
     Raises
     ------
@@ -136,13 +152,13 @@ def extract_pair(pair: Mapping[str, Any], params_path: str | Path | None, *,
         ``pair`` is not a valid pair record (missing key, non-integer label).
     """
     table, statuses = extract_unit([pair], params_path, extra_image_types=extra_image_types,
-                                   choice=choice)
+                                   choice=choice, families=families)
     return table, statuses[0]
 
 
 def extract_unit(pairs: Sequence[Mapping[str, Any]], params_path: str | Path | None, *,
                  extra_image_types: Sequence[ImageTypeSpec] = (),
-                 choice: ParamsChoice | None = None
+                 choice: ParamsChoice | None = None, families: FeatureFamilies | None = None
                  ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Extract the features of several pairs, reading each image and mask file once.
 
@@ -153,12 +169,12 @@ def extract_unit(pairs: Sequence[Mapping[str, Any]], params_path: str | Path | N
         read and hashed once: a file shared by several pairs (the image; a label map holding
         several labels) is kept in memory while they are extracted. PyRadiomics still crops
         and resamples per ROI (its values are defined on each ROI's bounding box).
-    params_path, extra_image_types, choice
+    params_path, extra_image_types, choice, families
         As in :func:`extract_pair`.
 
     Returns
     -------
-    table : pandas.DataFrame, shape (n_values, 21)
+    table : pandas.DataFrame, shape (n_values, 22)
         The pairs' feature tables one after the other (input order); columns :data:`COLUMNS`.
     statuses : list of dict
         One status per pair, in input order (see :func:`extract_pair`).
@@ -171,44 +187,61 @@ def extract_unit(pairs: Sequence[Mapping[str, Any]], params_path: str | Path | N
         A record is not a valid pair record.
     """
     rows, statuses = extract_unit_rows(pairs, params_path, extra_image_types=extra_image_types,
-                                       choice=choice)
+                                       choice=choice, families=families)
     return frame(rows), statuses
 
 
 def extract_unit_rows(pairs: Sequence[Mapping[str, Any]], params_path: str | Path | None, *,
                       extra_image_types: Sequence[ImageTypeSpec] = (),
-                      choice: ParamsChoice | None = None
+                      choice: ParamsChoice | None = None, families: FeatureFamilies | None = None
                       ) -> tuple[list[Row], list[dict[str, Any]]]:
     """:func:`extract_unit` without pandas: the table as rows (values in :data:`COLUMNS` order).
     """
+    rows, statuses, _ = _unit_rows(pairs, params_path, extra_image_types, choice, families)
+    return rows, statuses
+
+
+def _unit_rows(pairs: Sequence[Mapping[str, Any]], params_path: str | Path | None,
+               extra_image_types: Sequence[ImageTypeSpec], choice: ParamsChoice | None,
+               families: FeatureFamilies | None
+               ) -> tuple[list[Row], list[dict[str, Any]], list[PairSide]]:
+    """Rows, statuses and the side records of the extracted pairs."""
     for pair in pairs:
         _check_pair(pair)
-    unit = unit_params(params_path, choice, extra_image_types) if params_path else None
+    families = families or FeatureFamilies()
+    unit = (unit_params(params_path, choice, extra_image_types, families.provenance())
+            if params_path else None)
     volumes = _Volumes(keep={str(p["image"]) for p in pairs if p["status"] == "ok"})
     normaliser = Normaliser(unit) if unit is not None else None
     rows: list[Row] = []
     statuses = []
+    sides = []
     for pair in pairs:
-        pair_rows, status = _extract_or_record(pair, unit, choice, extra_image_types, volumes,
-                                               normaliser)
+        pair_rows, status, side = _extract_or_record(pair, unit, choice, extra_image_types,
+                                                     volumes, normaliser, families)
         rows.extend(pair_rows)
         statuses.append(status)
-    return rows, statuses
+        if side is not None:
+            sides.append(side)
+    return rows, statuses, sides
 
 
 def _extract_or_record(pair: Mapping[str, Any], unit: UnitParams | None,
                        choice: ParamsChoice | None, extra_image_types: Sequence[ImageTypeSpec],
-                       volumes: _Volumes, normaliser: Normaliser | None
-                       ) -> tuple[list[Row], dict[str, Any]]:
-    """One pair's rows and status; data problems become a status, never an exception."""
+                       volumes: _Volumes, normaliser: Normaliser | None,
+                       families: FeatureFamilies
+                       ) -> tuple[list[Row], dict[str, Any], PairSide | None]:
+    """One pair's rows, status and side record (None unless extracted); data problems become a
+    status, never an exception."""
     start = time.perf_counter()
     pair_id = str(pair["pair_id"])
 
     def done(rows: list[Row], status: str, reason: str | None, message: str | None,
-             qc: str | None = None) -> tuple[list[Row], dict[str, Any]]:
+             qc: str | None = None, side: PairSide | None = None
+             ) -> tuple[list[Row], dict[str, Any], PairSide | None]:
         return rows, {"pair_id": pair_id, "status": status, "reason": reason,
                       "message": message, "n_features": len(rows),
-                      "seconds": round(time.perf_counter() - start, 3), "qc": qc or None}
+                      "seconds": round(time.perf_counter() - start, 3), "qc": qc or None}, side
 
     pair_status = str(pair["status"])
     if pair_status != "ok":
@@ -223,12 +256,13 @@ def _extract_or_record(pair: Mapping[str, Any], unit: UnitParams | None,
         logger.info("pair %s: excluded (%s)", pair_id, message)
         return done([], str(Status.excluded(NO_PARAMS)), NO_PARAMS, message)
     try:
-        rows = _extract(pair, unit, extra_image_types, volumes, normaliser)
+        rows, side, qc = _extract(pair, unit, extra_image_types, volumes, normaliser, families,
+                                  choice.modality if choice is not None else "")
     except (ExtractionError, InputFileError) as exc:
         logger.warning("pair %s: extraction failed (%s): %s", pair_id, exc.reason, exc)
         return done([], str(Status.of_reason(exc.reason)), exc.reason, str(exc), unit.qc_text)
     logger.info("pair %s: %d features", pair_id, len(rows))
-    return done(rows, "ok", None, None, unit.qc_text)
+    return done(rows, "ok", None, None, qc, side)
 
 
 class _Volumes:
@@ -261,13 +295,19 @@ class _Volumes:
 def run_extract(pair_jsons: Sequence[str | Path], params_path: str | Path | None,
                 out_parquet: Path, out_status: Path, *, unit: str = "",
                 extra_image_types: Sequence[ImageTypeSpec] = (), threads: int | None = None,
-                choice: ParamsChoice | None = None) -> None:
+                choice: ParamsChoice | None = None,
+                families: FeatureFamilies | None = None,
+                out_side: Path | None = None) -> None:
     """Read the pair records of one extraction unit, extract, write table and status.
 
-    Both outputs are written atomically, also for skipped, excluded and failed pairs. The status
+    The outputs are written atomically, also for skipped, excluded and failed pairs. The status
     record is ``{"unit", "n_pairs", "seconds", "pairs": [<one status per pair>]}``. ``threads``
     caps SimpleITK's worker threads (the rule's ``threads:``; SimpleITK otherwise uses every
     core). ``params_path`` and ``choice``: the unit's parameter set (see :func:`extract_pair`).
+    ``families``: radflow's own feature families (the config's ``extract.families`` through
+    :func:`radflow.extract.families.feature_families`); None: none. ``out_side``: where the
+    unit's side record goes (landmarks and Minkowski curves of its extracted pairs,
+    :mod:`radflow.records.side`); None: not written.
 
     Raises
     ------
@@ -282,9 +322,10 @@ def run_extract(pair_jsons: Sequence[str | Path], params_path: str | Path | None
     if isinstance(pair_jsons, (str, Path)):
         pair_jsons = [pair_jsons]
     pairs = [_read_pair(Path(p)) for p in pair_jsons]
-    rows, statuses = extract_unit_rows(pairs, params_path, extra_image_types=extra_image_types,
-                                       choice=choice)
+    rows, statuses, sides = _unit_rows(pairs, params_path, extra_image_types, choice, families)
     write_rows(out_parquet, rows)
+    if out_side is not None:
+        write_extract_side(out_side, ExtractSide(unit=unit, pairs=sides))
     write_extract_status(out_status, ExtractStatus(
         unit=unit, n_pairs=len(pairs), seconds=round(time.perf_counter() - start, 3),
         pairs=[PairStatus(**status) for status in statuses]))
@@ -312,7 +353,10 @@ def _check_pair(pair: Mapping[str, Any]) -> None:
 
 def _extract(pair: Mapping[str, Any], unit: UnitParams,
              extra_image_types: Sequence[ImageTypeSpec], volumes: _Volumes,
-             normaliser: Normaliser) -> list[Row]:
+             normaliser: Normaliser, families: FeatureFamilies, modality: str
+             ) -> tuple[list[Row], PairSide, str]:
+    """PyRadiomics' rows then the families' rows of one pair, its side record and its ``qc``
+    text."""
     image, image_hash = volumes.get(str(pair["image"]), name=f"image {pair['image_key']}")
     mask, mask_hash = volumes.get(str(pair["mask"]), name=f"mask {pair['mask_key']}")
     for what, actual in (("image", image_hash), ("mask", mask_hash)):
@@ -323,23 +367,29 @@ def _extract(pair: Mapping[str, Any], unit: UnitParams,
                                   "the file changed after the pair stage",
                                   reason=f"{what}-hash-mismatch")
     label = int(pair["label"])
-    image = normaliser.apply(image, str(pair["image"]), mask, label)
-    features = feature_rows(image, mask, unit.params, label=label,
-                            extra_image_types=extra_image_types)
+    features = feature_rows(normaliser.apply(image, str(pair["image"]), mask, label), mask,
+                            unit.params, label=label, extra_image_types=extra_image_types)
+    # the families measure the image as converted (acquisition grid, modality units)
+    own = family_features(image, mask, label, families, modality=modality)
+    qc = ",".join((*unit.qc, *own.qc))
     fixed: dict[str, Any] = {
         "case_id": str(pair["case_id"]), "image_key": str(pair["image_key"]),
         "mask_key": str(pair["mask_key"]), "pair_id": str(pair["pair_id"]),
         "roi": str(pair["roi"]), "label": label, **versions(), "params_hash": unit.hash,
         "params_set": unit.choice.name, "normalisation": unit.choice.normalisation,
-        "qc": unit.qc_text, "image_hash": image_hash, "mask_hash": mask_hash,
+        "qc": qc, "image_hash": image_hash, "mask_hash": mask_hash,
     }
+    setting = unit.params.get("setting") or {}
     rows = []
-    for image_type, feature_class, feature, value in features:
+    for image_type, feature_class, feature, code, value in (
+            *((t, c, f, ibsi_code(c, f, settings=setting), v) for t, c, f, v in features),
+            *own.rows):
         row = {**fixed, "image_type": image_type, "feature_class": feature_class,
-               "feature": feature, "value": value}
+               "feature": feature, "ibsi_code": code, "value": value}
         rows.append(tuple(row[name] for name in COLUMNS))
-    return rows
+    return rows, own.side(str(pair["pair_id"]), str(pair["case_id"]), str(pair["image_key"])), qc
 
 
-__all__ = ["COLUMNS", "PAIR_KEYS", "Row", "empty_table", "extract_pair", "extract_unit",
-           "extract_unit_rows", "image_types", "run_extract", "write_rows"]
+__all__ = ["COLUMNS", "PAIR_KEYS", "FeatureFamilies", "Row", "empty_table", "extract_pair",
+           "extract_unit", "extract_unit_rows", "feature_families", "image_types", "run_extract",
+           "write_rows"]

@@ -47,8 +47,8 @@ class UnitParams:
     params
         The PyRadiomics params as PyRadiomics gets them.
     hash
-        :func:`radflow.radiomics_adapter.params_hash` of ``params``, the filter image types and
-        radflow's own normalisation (the ``params_hash`` column).
+        :func:`radflow.radiomics_adapter.params_hash` of ``params``, the filter image types,
+        radflow's own normalisation and feature families (the ``params_hash`` column).
     qc
         QC warnings of this set on the image's modality (:func:`radflow.params_sets.qc_warnings`).
     scale, outliers
@@ -69,7 +69,8 @@ class UnitParams:
 
 
 def unit_params(params_path: str | Path, choice: ParamsChoice | None,
-                extra_image_types: Sequence[ImageTypeSpec] = ()) -> UnitParams:
+                extra_image_types: Sequence[ImageTypeSpec] = (),
+                families: Mapping[str, Any] | None = None) -> UnitParams:
     """Read, validate and prepare the params file of a unit.
 
     Parameters
@@ -81,6 +82,9 @@ def unit_params(params_path: str | Path, choice: ParamsChoice | None,
         unknown modality, normalised as the file says (``params_set`` ``all:<file name>``).
     extra_image_types
         radflow's filter image types (they enter the hash).
+    families
+        The settings of radflow's own feature families that are on
+        (:meth:`radflow.extract.families.FeatureFamilies.provenance`; they enter the hash).
 
     Raises
     ------
@@ -104,7 +108,8 @@ def unit_params(params_path: str | Path, choice: ParamsChoice | None,
         logger.warning("parameter set %s on a %s image: QC %s: %s", choice.name, choice.modality,
                        code, describe_warning(code))
     return UnitParams(choice=choice, params=params,
-                      hash=params_hash(params, extra_image_types, preprocessing=preprocessing),
+                      hash=params_hash(params, extra_image_types, preprocessing=preprocessing,
+                                       families=families),
                       qc=qc, scale=summary.normalize_scale, outliers=summary.remove_outliers)
 
 

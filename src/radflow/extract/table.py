@@ -15,7 +15,9 @@ from radflow.io.atomic import atomic_path
 if TYPE_CHECKING:  # pandas only for the table API; a job writes its rows with pyarrow alone
     import pandas as pd
 
-#: Columns of the feature table and their pandas dtypes, in order.
+#: Columns of the feature table and their pandas dtypes, in order. ``ibsi_code``: the IBSI 1
+#: identifier of the feature where radflow fills one (its own families,
+#: :data:`radflow.extract.families.IBSI_CODES`), else ``""``.
 COLUMNS: dict[str, str] = {
     "case_id": "str",
     "image_key": "str",
@@ -26,6 +28,7 @@ COLUMNS: dict[str, str] = {
     "image_type": "str",
     "feature_class": "str",
     "feature": "str",
+    "ibsi_code": "str",
     "value": "float64",
     "radflow_version": "str",
     "pyradiomics_dist": "str",
@@ -49,7 +52,7 @@ def empty_table() -> pd.DataFrame:
 
 
 def frame(rows: Sequence[Row]) -> pd.DataFrame:
-    """The feature table of ``rows``, shape (len(rows), 21), columns/dtypes :data:`COLUMNS`."""
+    """The feature table of ``rows``, shape (len(rows), 22), columns/dtypes :data:`COLUMNS`."""
     import pandas as pd
 
     if not rows:

@@ -2,10 +2,11 @@
 
 :func:`roi_arrays` turns a SimpleITK image and its binary mask into numpy arrays of shape
 ``(z, y, x)`` (or ``(y, x)`` for a 2-D image), exactly as :func:`SimpleITK.GetArrayFromImage`
-returns them, cropped to the ROI's bounding box, plus the *lattice matrix* that maps an index
-step along the array axes to a physical vector in mm. Input errors are :class:`PairingError`
-with the reasons the semantic family uses too (``grid-mismatch``, ``invalid-mask``,
-``empty-mask``).
+returns them, cropped to the ROI's bounding box, plus that box (the crop's index offset in the
+whole image) and the *lattice matrix* that maps an index step along the array axes to a physical
+vector in mm. It is the one input check of radflow's feature families (semantic, fractal,
+Minkowski): input errors are :class:`PairingError` with the reasons ``grid-mismatch``,
+``invalid-mask`` and ``empty-mask``.
 """
 
 from __future__ import annotations
@@ -36,11 +37,16 @@ class RoiArrays:
         Column ``a`` is the physical vector (mm, in the image's physical axes x, y[, z]) of one
         index step along array axis ``a`` (axis 0 = slices for a 3-D image):
         ``direction @ diag(spacing)`` with its columns reversed into array-axis order.
+    box : tuple of slice, one per array axis
+        The bounding box in the whole image's array (``(z, y, x)`` order): ``values`` is
+        ``GetArrayViewFromImage(image)[box]``, so ``box[a].start`` is the crop's index offset
+        along array axis ``a``.
     """
 
     values: np.ndarray
     roi: np.ndarray
     lattice: np.ndarray
+    box: tuple[slice, ...]
 
     @property
     def voxel_volume(self) -> float:
@@ -60,7 +66,7 @@ def roi_arrays(image: sitk.Image, mask: sitk.Image, *, family: str,
         Binary mask: values 0 and 1 only (1 = ROI), on the grid of ``image`` (same size, and
         spacing, origin and direction within :data:`GRID_TOLERANCE`), not empty.
     family
-        Feature family named in error messages (``fractal``, ``minkowski``).
+        Feature family named in error messages (``semantic``, ``fractal``, ``minkowski``).
     dimensions
         Allowed image dimensions.
 
@@ -100,4 +106,4 @@ def roi_arrays(image: sitk.Image, mask: sitk.Image, *, family: str,
     direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(ndim, ndim)
     matrix = direction @ np.diag(image.GetSpacing())
     return RoiArrays(values=values, roi=np.ascontiguousarray(raw[box] == 1),
-                     lattice=matrix[:, ::-1].copy())
+                     lattice=matrix[:, ::-1].copy(), box=tuple(box))

@@ -37,9 +37,10 @@ import scipy.ndimage as ndi
 import SimpleITK as sitk
 from scipy.signal import fftconvolve
 
-from radflow.errors import ConfigError, PairingError
+from radflow.errors import ConfigError
 from radflow.features import calipers
 from radflow.features.calipers import Grid
+from radflow.features.roi_input import roi_arrays
 
 Components = Literal["all", "largest", "each"]
 ThresholdKind = Literal["relative", "absolute"]
@@ -183,9 +184,12 @@ def semantic_features(image: sitk.Image, mask: sitk.Image, settings: SemanticSet
     ------
     PairingError
         ``grid-mismatch`` (mask not on the image grid), ``invalid-mask`` (not 3-D, values other
-        than 0 and 1) or ``empty-mask``.
+        than 0 and 1) or ``empty-mask`` (the checks of
+        :func:`radflow.features.roi_input.roi_arrays`).
     """
-    values, roi, outer = _arrays(image, mask)
+    arrays = roi_arrays(image, mask, family="semantic")
+    roi, outer = arrays.roi, arrays.box
+    values = sitk.GetArrayViewFromImage(image)  # the whole image: SUVpeak spheres reach outside
     grid = Grid.of(image.GetOrigin(), image.GetSpacing(), image.GetDirection())
     labels, n_components = ndi.label(roi, structure=_CONNECTIVITY)
     sizes = np.bincount(labels.ravel())[1:]
@@ -200,30 +204,6 @@ def semantic_features(image: sitk.Image, mask: sitk.Image, settings: SemanticSet
                  n_components)
         for component, region in selection)
     return SemanticResult(regions)
-
-
-def _arrays(image: sitk.Image, mask: sitk.Image
-            ) -> tuple[np.ndarray, np.ndarray, tuple[slice, ...]]:
-    """The image's voxel values (a read-only view, ``(z, y, x)``), the boolean ROI cropped to
-    its bounding box and that box, after the input checks."""
-    if image.GetDimension() != 3 or mask.GetDimension() != 3:
-        raise PairingError(f"semantic features need 3-D images, got a {image.GetDimension()}-D "
-                           f"image and a {mask.GetDimension()}-D mask", reason="invalid-mask")
-    same = image.GetSize() == mask.GetSize() and all(
-        np.allclose(getattr(image, f)(), getattr(mask, f)(), rtol=0, atol=1e-4)
-        for f in ("GetSpacing", "GetOrigin", "GetDirection"))
-    if not same:
-        raise PairingError("semantic features: the mask is not on the image grid (size, spacing, "
-                           "origin or direction differ)", reason="grid-mismatch")
-    raw = sitk.GetArrayViewFromImage(mask)
-    boxes = ndi.find_objects((raw != 0).view(np.uint8))
-    if not boxes:
-        raise PairingError("semantic features: the mask is empty", reason="empty-mask")
-    box = boxes[0]
-    if not np.isin(raw[box], (0, 1)).all():
-        raise PairingError("semantic features: the mask holds values other than 0 and 1",
-                           reason="invalid-mask")
-    return sitk.GetArrayViewFromImage(image), raw[box] == 1, box
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,23 @@ Outputs in ``<results>/merge/``:
 
 ``features.parquet``
     Long table, one row per pair x feature (keys, ``image_type``, ``feature_class``,
-    ``feature``, ``value`` and provenance columns).
+    ``feature``, ``ibsi_code``, ``value`` and provenance columns).
 ``features_wide.csv``
     One row per pair: keys, provenance, then one column per ``<image_type>_<class>_<feature>``.
 ``dataset.parquet`` / ``dataset.csv``
-    ``features_wide`` joined (left join on ``case_id``) with the clinical table, whose ID column
-    is replaced by the pseudonymous ``case_id`` computed with the same key as at ingest.
+    ``features_wide`` joined (left join on ``case_id``) with the clinical columns its data
+    dictionary lets through (:mod:`.clinical`; none without a dictionary), whose ID column is
+    replaced by the pseudonymous ``case_id`` computed with the same key as at ingest.
+``clinical_columns.tsv``
+    What each clinical column of the dataset is (:mod:`radflow.records.clinical`).
+``landmarks.tsv``, ``minkowski_curves.parquet``
+    The side tables of radflow's own feature families (:mod:`.side_tables`).
 ``clinical_join_report.tsv``
-    Unmatched cases on both sides and duplicate clinical IDs, by ``case_id`` only. Written by the
-    ``qc`` rule (:func:`run_qc`) before the ``merge`` rule judges the join, so it is there even
-    when the run fails on it.
+    Unmatched cases on both sides and duplicate clinical IDs, by ``case_id`` only, and the
+    clinical columns left out of the results. Written by the ``qc`` rule (:func:`run_qc`) before
+    the ``merge`` rule judges the join, so it is there even when the run fails on it; so is
+``clinical_violations.tsv``
+    The clinical values that break the data dictionary (fatal with ``strict``).
 
 and ``<results>/qc/run_summary.tsv`` (also the ``qc`` rule's): counts of every status per stage.
 Both are declared outputs, so ``--delete-all-output`` and reruns see them. A run fails when more
@@ -38,8 +45,12 @@ from radflow.errors import MergeError, StrictModeError
 from radflow.io.atomic import write_csv, write_parquet, write_tsv
 from radflow.io.tables import read_clinical
 from radflow.keys import case_id, load_key
-from radflow.merge.protocol import drop_excluded, protocol_flags, with_protocol
+from radflow.merge.clinical import PreparedClinical, prepare_clinical, violations_message
+from radflow.merge.dictionary import load_dictionary
+from radflow.merge.protocol import drop_excluded, excluded_pairs, protocol_flags, with_protocol
+from radflow.merge.side_tables import side_tables
 from radflow.records import read_extract_status, read_sidecar, read_table
+from radflow.records.clinical import write_clinical_columns
 from radflow.records.status import FAILED, Status
 from radflow.records.tables import read_series_table
 from radflow.settings import MergeSettings
@@ -55,11 +66,16 @@ REPORT_COLUMNS = ["kind", "case_id", "detail"]
 
 @dataclass(frozen=True)
 class ClinicalInput:
-    """Where the clinical table is and how to read it (``path`` "" = no clinical table)."""
+    """Where the clinical table is and how to read it (``path`` "" = no clinical table);
+    ``dictionary``: its data dictionary ("" = none: no clinical column but the join key is
+    written; :mod:`.clinical`); ``date_shift_max_days``: the de-identification's date shift
+    bound when it shifts DICOM dates, else 0."""
 
     path: str = ""
     id_column: str = "patient_id"
     sheet: str = ""
+    dictionary: str = ""
+    date_shift_max_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -70,6 +86,11 @@ class MergeOutputs:
     features_wide: str
     dataset_parquet: str
     dataset_csv: str
+    #: the families' side tables ("": not written)
+    landmarks: str = ""
+    curves: str = ""
+    #: what each clinical column of the dataset is ("": not written)
+    clinical_columns: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +99,8 @@ class QcOutputs:
 
     join_report: str
     run_summary: str
+    #: clinical values that break the data dictionary ("": not written)
+    violations: str = ""
 
 
 def long_features(feature_files: Sequence[str]) -> pd.DataFrame:
@@ -87,7 +110,7 @@ def long_features(feature_files: Sequence[str]) -> pd.DataFrame:
     tables = [t for t in tables if len(t)]
     if not tables:
         return pd.DataFrame(columns=[*KEY_COLUMNS, "image_type", "feature_class", "feature",
-                                     "value", *PROVENANCE_COLUMNS])
+                                     "ibsi_code", "value", *PROVENANCE_COLUMNS])
     table = pd.concat(tables, ignore_index=True)
     table["_order"] = table.groupby("pair_id").cumcount()
     table = table.sort_values(["case_id", "pair_id", "_order"], kind="stable")
@@ -208,22 +231,29 @@ def _summary_and_join(*, feature_files: Sequence[str], status_files: Sequence[st
                       pairs_tsv: str, series_tsv: str, sidecars: Sequence[str],
                       clinical: ClinicalInput, key_file: str, settings: MergeSettings
                       ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame,
-                                 pd.DataFrame, list[str]]:
-    """Run summary, long/wide features, dataset, join report and join problems."""
+                                 pd.DataFrame, list[str], PreparedClinical]:
+    """Run summary, long/wide features, dataset, join report, join problems and the clinical
+    table as its data dictionary lets it through (:mod:`.clinical`)."""
     summary = run_summary(series_tsv, sidecars, pairs_tsv, status_files)
     long = long_features(feature_files)
     wide = wide_features(long)
     problems: list[str] = []
     if clinical.path:
-        table = read_clinical(clinical.path, clinical.id_column, clinical.sheet)
-        dataset, report, problems = join_clinical(wide, table, clinical.id_column,
-                                                  load_key(key_file),
-                                                  settings.max_unmatched_fraction)
+        key = load_key(key_file)
+        dictionary = (load_dictionary(clinical.dictionary, clinical.id_column)
+                      if clinical.dictionary else None)
+        prepared = prepare_clinical(
+            read_clinical(clinical.path, clinical.id_column, clinical.sheet),
+            clinical.id_column, dictionary, key, clinical.date_shift_max_days)
+        dataset, report, problems = join_clinical(wide, prepared.table, clinical.id_column,
+                                                  key, settings.max_unmatched_fraction)
+        report = pd.concat([report, prepared.report], ignore_index=True)
     else:
         dataset = wide
+        prepared = PreparedClinical(pd.DataFrame())
         report = pd.DataFrame([{"kind": "no-clinical-table", "case_id": "",
                                 "detail": "clinical not configured"}], columns=REPORT_COLUMNS)
-    return summary, long, wide, dataset, report, problems
+    return summary, long, wide, dataset, report, problems, prepared
 
 
 def run_qc(*, feature_files: Sequence[str], status_files: Sequence[str], pairs_tsv: str,
@@ -234,7 +264,7 @@ def run_qc(*, feature_files: Sequence[str], status_files: Sequence[str], pairs_t
     Never fails on the data: the ``merge`` rule, which runs after it, judges the join and
     strict mode, so both files are there to read when the run fails.
     """
-    summary, _, _, _, report, _ = _summary_and_join(
+    summary, _, _, _, report, _, prepared = _summary_and_join(
         feature_files=feature_files, status_files=status_files, pairs_tsv=pairs_tsv,
         series_tsv=series_tsv, sidecars=sidecars, clinical=clinical, key_file=key_file,
         settings=settings)
@@ -242,31 +272,40 @@ def run_qc(*, feature_files: Sequence[str], status_files: Sequence[str], pairs_t
     for rec in summary.to_dict("records"):
         logger.info("summary: %-8s %-40s %d", rec["stage"], rec["status"], rec["count"])
     write_tsv(out.join_report, report)
+    if out.violations:
+        write_tsv(out.violations, prepared.violations)
 
 
 def run_merge(*, feature_files: Sequence[str], status_files: Sequence[str], pairs_tsv: str,
               series_tsv: str, sidecars: Sequence[str], clinical: ClinicalInput, key_file: str,
               settings: MergeSettings, strict: bool, out: MergeOutputs,
-              protocol_pairs: str = "") -> None:
+              protocol_pairs: str = "", side_files: Sequence[str] = ()) -> None:
     """Entry point of ``scripts/merge.py`` (after :func:`run_qc` wrote the summary and report).
 
     ``protocol_pairs``: the protocol gate's ``qc/protocol_pairs.tsv`` ("" without a profile):
     its columns join every row, its excluded pairs leave the tables (:mod:`.protocol`).
+    ``side_files``: the extract stage's side records, gathered into ``out.landmarks`` and
+    ``out.curves`` (:mod:`.side_tables`).
 
     Raises
     ------
     MergeError
-        When the clinical join is unacceptable (see module docstring).
+        When the clinical join is unacceptable (see module docstring); with ``strict`` or the
+        data dictionary's ``strict``, when a clinical value breaks the dictionary.
     StrictModeError
         With ``strict``, when any status in the run summary is ``failed:``.
     """
-    summary, long, wide, dataset, _, problems = _summary_and_join(
+    summary, long, wide, dataset, _, problems, prepared = _summary_and_join(
         feature_files=feature_files, status_files=status_files, pairs_tsv=pairs_tsv,
         series_tsv=series_tsv, sidecars=sidecars, clinical=clinical, key_file=key_file,
         settings=settings)
     if problems:
         raise MergeError("clinical join rejected: " + "; ".join(problems)
                          + " (see merge/clinical_join_report.tsv)", reason="clinical-join")
+    if len(prepared.violations) and (strict or prepared.strict):
+        raise MergeError(f"strict: {len(prepared.violations)} clinical value(s) break the data "
+                         f"dictionary: {violations_message(prepared.violations)} (see "
+                         "merge/clinical_violations.tsv)", reason="clinical-values")
     failed = summary[summary["status"].map(lambda s: Status.parse(s).kind == FAILED)]
     if strict and len(failed):
         raise StrictModeError(f"strict mode: {int(failed['count'].sum())} failure(s): "
@@ -277,8 +316,16 @@ def run_merge(*, feature_files: Sequence[str], status_files: Sequence[str], pair
     wide = with_protocol(wide, flags, len(KEY_COLUMNS) + len(PROVENANCE_COLUMNS))
     dataset = with_protocol(dataset, flags, len(KEY_COLUMNS) + len(PROVENANCE_COLUMNS))
     write_parquet(out.features, long)
+    if out.landmarks or out.curves:
+        landmarks, curves = side_tables(side_files, excluded_pairs(flags))
+        if out.landmarks:
+            write_tsv(out.landmarks, landmarks)
+        if out.curves:
+            write_parquet(out.curves, curves)
     write_csv(out.features_wide, wide)
     write_parquet(out.dataset_parquet, dataset)
     write_csv(out.dataset_csv, dataset)
+    if out.clinical_columns:
+        write_clinical_columns(out.clinical_columns, prepared.columns)
     logger.info("merge: %d feature values, %d pairs, %d dataset rows", len(long), len(wide),
              len(dataset))

@@ -24,6 +24,7 @@ from radflow.plan.jobs import (
 )
 from radflow.plan.paths import (
     Paths,
+    clinical_date_shift,
     deidentify_on,
     folder_of,
     resolve_paths,
@@ -31,7 +32,8 @@ from radflow.plan.paths import (
     tree_fingerprint_param,
 )
 
-__all__ = ["PLAN_TRACE_ENV", "Paths", "Plan", "all_sidecars", "convert_inputs", "deidentify_on",
+__all__ = ["PLAN_TRACE_ENV", "Paths", "Plan", "all_sidecars", "clinical_date_shift",
+           "convert_inputs", "deidentify_on",
            "extract_params", "extract_units", "extract_units_of", "folder_of", "pair_sidecars",
            "read_plan", "resolve_paths", "sidecar_path", "tree_fingerprint",
            "tree_fingerprint_param", "unit_files", "unit_pair_ids", "unit_params_set"]

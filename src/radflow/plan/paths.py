@@ -27,6 +27,7 @@ class Paths:
     dicom_root: str
     sheet: str
     clinical: str
+    clinical_dictionary: str
     key_file: str
     pyradiomics_params: ParamsSets
     results: str
@@ -54,7 +55,7 @@ def resolve_paths(config: dict[str, Any], basedir: str | os.PathLike[str]) -> Pa
     """
     basedir = Path(basedir)
     inputs = {name: _resolve_input(config[name], basedir)
-              for name in ("dicom_root", "sheet", "clinical")}
+              for name in ("dicom_root", "sheet", "clinical", "clinical_dictionary")}
     if not inputs["dicom_root"] and not inputs["sheet"]:
         raise ConfigError("no input: set dicom_root (a DICOM folder tree) and/or sheet "
                           "(a cohort sheet), e.g. --config dicom_root=/data/dicom")
@@ -62,7 +63,8 @@ def resolve_paths(config: dict[str, Any], basedir: str | os.PathLike[str]) -> Pa
         raise ConfigError("deidentify=true needs dicom_root (the DICOM tree to de-identify)")
     checks = [("dicom_root", inputs["dicom_root"], Path.is_dir),
               ("sheet", inputs["sheet"], Path.is_file),
-              ("clinical", inputs["clinical"], Path.is_file)]
+              ("clinical", inputs["clinical"], Path.is_file),
+              ("clinical_dictionary", inputs["clinical_dictionary"], Path.is_file)]
     for name, value, test in checks:
         if value and not test(Path(value)):
             raise ConfigError(f"{name}: {value} does not exist or is not a "
@@ -88,6 +90,16 @@ def resolve_paths(config: dict[str, Any], basedir: str | os.PathLike[str]) -> Pa
 def deidentify_on(config: dict[str, Any]) -> bool:
     """The ``deidentify`` switch (``--config deidentify=true`` arrives as the string "true")."""
     return config.get("deidentify") in (True, "true")
+
+
+def clinical_date_shift(config: dict[str, Any]) -> int:
+    """The bound of the DICOM date shift (``deid.max_date_shift_days``) when de-identification
+    shifts dates, else 0: the merge moves clinical dates by the same keyed per-patient shift
+    (:mod:`radflow.merge.clinical`)."""
+    deid = config.get("deid") or {}
+    if not deidentify_on(config) or deid.get("dates", "shift") != "shift":
+        return 0
+    return int(deid.get("max_date_shift_days", 365))
 
 
 def folder_of(files: str | list[str]) -> str:

@@ -32,6 +32,7 @@ from radflow.radiomics_adapter.features import (
     FeatureRow,
     ImageTypeSpec,
     compute_features,
+    feature_names,
     feature_rows,
     register_image_types,
 )
@@ -56,5 +57,5 @@ def _neutralise_radiomics_logging() -> None:
 _neutralise_radiomics_logging()
 
 
-__all__ = ["FEATURE_COLUMNS", "FeatureRow", "ImageTypeSpec", "compute_features", "feature_rows",
-           "load_params", "params_hash", "register_image_types", "versions"]
+__all__ = ["FEATURE_COLUMNS", "FeatureRow", "ImageTypeSpec", "compute_features", "feature_names",
+           "feature_rows", "load_params", "params_hash", "register_image_types", "versions"]

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import SimpleITK as sitk
-from radiomics import featureextractor, imageoperations
+from radiomics import featureextractor, getFeatureClasses, imageoperations
 
 from radflow.errors import ConfigError, ExtractionError, RadflowError
 from radflow.radiomics_adapter.params import _effective, _one_line, _validate
@@ -25,6 +26,8 @@ FEATURE_COLUMNS: tuple[str, ...] = ("image_type", "feature_class", "feature", "v
 
 #: One feature value: (image_type, feature_class, feature, value), as in :data:`FEATURE_COLUMNS`.
 FeatureRow = tuple[str, str, str, float]
+#: Where fixed-bin-size bins start (:func:`feature_rows`): a value, ``"minimum"`` or None.
+BinOrigin = float | Literal["minimum"] | None
 
 # Names of PyRadiomics' own image types (``log-sigma-1-0-mm-3D``, ``wavelet2-LLH``, ``lbp-2D``...).
 _RESERVED_NAMES = frozenset({"original", "square", "squareroot", "logarithm", "exponential",
@@ -124,8 +127,8 @@ def register_image_types(extractor: featureextractor.RadiomicsFeatureExtractor,
 
 
 def compute_features(image: sitk.Image, mask: sitk.Image, params: Mapping[str, Any], *,
-                     label: int, extra_image_types: Sequence[ImageTypeSpec] = ()
-                     ) -> pd.DataFrame:
+                     label: int, extra_image_types: Sequence[ImageTypeSpec] = (),
+                     bin_origin: BinOrigin = None) -> pd.DataFrame:
     """Compute PyRadiomics features of one ROI (segment-based, diagnostics excluded).
 
     :func:`feature_rows` as a table (see there for the parameters and exceptions).
@@ -138,14 +141,15 @@ def compute_features(image: sitk.Image, mask: sitk.Image, params: Mapping[str, A
     """
     import pandas as pd  # only here: extraction jobs write their rows without pandas
 
-    rows = feature_rows(image, mask, params, label=label, extra_image_types=extra_image_types)
+    rows = feature_rows(image, mask, params, label=label, extra_image_types=extra_image_types,
+                        bin_origin=bin_origin)
     return pd.DataFrame(rows, columns=list(FEATURE_COLUMNS)).astype(
         {"image_type": "str", "feature_class": "str", "feature": "str", "value": "float64"})
 
 
 def feature_rows(image: sitk.Image, mask: sitk.Image, params: Mapping[str, Any], *,
-                 label: int, extra_image_types: Sequence[ImageTypeSpec] = ()
-                 ) -> list[FeatureRow]:
+                 label: int, extra_image_types: Sequence[ImageTypeSpec] = (),
+                 bin_origin: BinOrigin = None) -> list[FeatureRow]:
     """Compute PyRadiomics features of one ROI (segment-based, diagnostics excluded).
 
     Parameters
@@ -162,10 +166,11 @@ def feature_rows(image: sitk.Image, mask: sitk.Image, params: Mapping[str, Any],
     extra_image_types
         Custom image types computed besides the params' image types (see
         :func:`register_image_types`).
-
-    Returns
-    -------
-    list of (image_type, feature_class, feature, value)
+    bin_origin
+        Fixed bin size (``binWidth``) bins start here (IBSI 1: the re-segmentation range's lower
+        bound) or, with ``"minimum"``, at the ROI's lowest intensity, instead of at the multiple
+        of ``binWidth`` below the ROI minimum with bin 1 there (PyRadiomics); see
+        :func:`ibsi_bin_edges`. None: PyRadiomics' binning. No effect with ``binCount``.
         ``value`` a Python float (NaN where PyRadiomics returns NaN). Sorted by image type
         (``original`` first), feature class, feature.
 
@@ -186,7 +191,7 @@ def feature_rows(image: sitk.Image, mask: sitk.Image, params: Mapping[str, Any],
     extractor.settings = effective["setting"]
     extractor.enabledImagetypes = effective["imageType"]
     extractor.enabledFeatures = effective["featureClass"]
-    with register_image_types(extractor, extra_image_types):
+    with register_image_types(extractor, extra_image_types), _binning(bin_origin):
         try:
             result = extractor.execute(image, mask, label=label)
         except RadflowError as exc:
@@ -195,6 +200,58 @@ def feature_rows(image: sitk.Image, mask: sitk.Image, params: Mapping[str, Any],
             raise ExtractionError(f"label {label}: PyRadiomics failed: {_one_line(exc)}",
                                   reason=_reason_for(exc)) from exc
     return _to_rows(result)
+
+
+@contextlib.contextmanager
+def _binning(origin: BinOrigin) -> Iterator[None]:
+    """PyRadiomics' fixed-bin-size edges start at ``origin`` inside the block (see
+    :func:`feature_rows`); PyRadiomics looks ``getBinEdges`` up at each call."""
+    if origin is None:
+        yield
+        return
+    own = imageoperations.getBinEdges
+
+    def edges(parameterValues: np.ndarray, **kwargs: Any) -> np.ndarray:  # noqa: N803
+        if kwargs.get("binCount") is not None:
+            return own(parameterValues, **kwargs)
+        return ibsi_bin_edges(parameterValues, float(kwargs.get("binWidth", 25)), origin)
+
+    imageoperations.getBinEdges = edges
+    try:
+        yield
+    finally:
+        imageoperations.getBinEdges = own
+
+
+def ibsi_bin_edges(values: np.ndarray, width: float, origin: float | Literal["minimum"]
+                   ) -> np.ndarray:
+    """Bin edges of IBSI 1 fixed bin size discretisation: ``origin + k * width``, k = 0, 1, ...
+
+    ``numpy.digitize`` with them gives ``floor((x - origin) / width) + 1``, the IBSI discretised
+    intensity. ``origin`` ``"minimum"``: the lowest of ``values``.
+
+    Raises
+    ------
+    ExtractionError
+        A value lies below ``origin`` (``below-bin-origin``).
+    """
+    lowest, highest = float(np.min(values)), float(np.max(values))
+    start = lowest if origin == "minimum" else float(origin)
+    if lowest < start:
+        raise ExtractionError(f"intensity {lowest:g} lies below the first bin ({start:g}); "
+                              "re-segment the ROI from the bin origin", reason="below-bin-origin")
+    return start + width * np.arange(math.floor((highest - start) / width) + 2)
+
+
+def feature_names(*, deprecated: bool = True) -> dict[str, list[str]]:
+    """Every feature PyRadiomics can compute: ``{feature_class: [feature, ...]}`` (sorted).
+
+    ``deprecated=False`` leaves out the features PyRadiomics marks deprecated (not enabled by
+    default; some of them raise instead of returning a value when enabled).
+    """
+    return {cls: sorted(name for name, old in klass.getFeatureNames().items()
+                        if deprecated or not old)
+            for cls, klass in sorted(getFeatureClasses().items())}
 
 
 def _image_type_generator(spec: ImageTypeSpec) -> Callable[..., Iterator[tuple]]:

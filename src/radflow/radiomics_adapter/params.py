@@ -64,7 +64,8 @@ def load_params(path: str | Path) -> dict[str, Any]:
 
 def params_hash(params: Mapping[str, Any],
                 extra_image_types: Sequence[ImageTypeSpec] = (), *,
-                preprocessing: Mapping[str, Any] | None = None) -> str:
+                preprocessing: Mapping[str, Any] | None = None,
+                families: Mapping[str, Any] | None = None) -> str:
     """SHA-256 (hex) of the canonical JSON of the effective extraction settings.
 
     Effective = PyRadiomics' extractor defaults overlaid with the file's ``setting`` and
@@ -73,7 +74,9 @@ def params_hash(params: Mapping[str, Any],
     Equivalent files (reordered keys, comments, YAML vs JSON, explicit defaults) hash the same.
     Custom image types add their name and settings (their filter code is identified by the name).
     ``preprocessing`` (what radflow does to the image before PyRadiomics, e.g.
-    ``{"normalisation": "zscore-roi"}``) is added when given, so it changes the hash.
+    ``{"normalisation": "zscore-roi"}``) is added when given, so it changes the hash; so are
+    ``families`` (the settings of radflow's own feature families that are on,
+    :meth:`radflow.extract.families.FeatureFamilies.provenance`).
     """
     payload: dict[str, Any] = {"pyradiomics": _effective(_validate(params, "params"))}
     if extra_image_types:
@@ -82,6 +85,8 @@ def params_hash(params: Mapping[str, Any],
             for s in sorted(extra_image_types, key=lambda s: s.name)]
     if preprocessing:
         payload["radflow_preprocessing"] = dict(preprocessing)
+    if families:
+        payload["radflow_families"] = dict(families)
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -13,6 +13,9 @@ reader and one writer; no other module parses another stage's file.
 - :class:`PairRecord`: ``pair/<pair_id>.json``, written by pair, read by pair (the table),
   extract and the resource estimates;
 - :class:`ExtractStatus` (with :class:`PairStatus` per pair): ``extract/<case_id>/<unit>.json``,
+  written by extract, read by merge;
+- :class:`~radflow.records.side.ExtractSide` (:mod:`radflow.records.side`): the landmarks and
+  Minkowski curves of radflow's own feature families, ``extract/<case_id>/<unit>.side.json``,
   written by extract, read by merge.
 
 :class:`Status` (:mod:`radflow.records.status`) owns the ``kind:reason`` text.

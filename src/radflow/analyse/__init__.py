@@ -1,0 +1,166 @@
+"""Stage ``analyse``: redundancy, univariate associations, a model-ready export and a baseline.
+
+Reads the merge stage's ``dataset.parquet`` (and the header of ``features_wide.csv``, which
+says which columns are features), optionally the reliability stage's
+``reliable_features.tsv``; writes into ``<results>/analysis/`` (README, "Analysis"):
+
+``redundancy_clusters.tsv``
+    Every feature: its cluster, whether it represents it, its mean |rho| to the cluster, or why
+    it was left out (:mod:`.redundancy`).
+``associations.tsv``
+    Univariate statistics with every declared outcome, BH-FDR ``q`` (:mod:`.associations`).
+``model_ready.parquet`` / ``model_ready.csv``, ``standardisation.tsv``
+    The export with its seeded, subject-grouped split and the training rows' scaling
+    (:mod:`.export`).
+``baseline.tsv``
+    Cross-validated penalised logistic / Cox baselines on the training rows (:mod:`.baseline`).
+
+Everything is seeded and sorted: two runs on the same inputs write identical bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from radflow.analyse.associations import association_table
+from radflow.analyse.baseline import BASELINE_COLUMNS, baseline_table
+from radflow.analyse.export import model_ready
+from radflow.analyse.redundancy import cluster_table
+from radflow.analyse.rows import (
+    ID_COLUMNS,
+    feature_columns,
+    screen_features,
+    select_rows,
+)
+from radflow.analyse.settings import AnalyseSettings, Outcome, outcome_frame, settings_from
+from radflow.errors import ConfigError, InputFileError
+from radflow.io.atomic import write_csv, write_parquet, write_tsv
+from radflow.records.agreement import read_reliable_features
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnalyseOutputs:
+    """Destinations of the analysis stage (``<results>/analysis/...``)."""
+
+    clusters: str
+    associations: str
+    model_ready_parquet: str
+    model_ready_csv: str
+    standardisation: str
+    baseline: str
+
+
+@dataclass(frozen=True)
+class AnalyseResult:
+    """The tables :func:`analyse` computes (what :func:`run_analyse` writes)."""
+
+    clusters: pd.DataFrame
+    associations: pd.DataFrame
+    model_ready: pd.DataFrame
+    standardisation: pd.DataFrame
+    baseline: pd.DataFrame
+
+
+def read_dataset(path: str | Path) -> pd.DataFrame:
+    """``merge/dataset.parquet`` (or ``.csv``, keys read as text).
+
+    Raises
+    ------
+    InputFileError
+        The file cannot be read.
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".csv":
+            return pd.read_csv(path, dtype={c: str for c in ID_COLUMNS if c != "label"})
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise InputFileError(f"{path.name}: cannot be read ({exc})") from exc
+
+
+def _check_names(settings: AnalyseSettings, features: list[str]) -> None:
+    """Export outcome columns must not clash with identifying or feature columns."""
+    taken = set(ID_COLUMNS) | set(features) | {"split"}
+    clash = sorted({c for o in settings.outcomes for c in o.export_columns} & taken)
+    if clash:
+        raise ConfigError(f"analyse.outcomes: names give export columns {clash} that clash "
+                          "with identifying, split or feature columns; rename the outcomes")
+
+
+def analyse(dataset: pd.DataFrame, features: list[str], reliable: pd.DataFrame | None,
+            settings: AnalyseSettings) -> AnalyseResult:
+    """All analysis tables from the merged dataset (pure; :func:`run_analyse` does the I/O).
+
+    Parameters
+    ----------
+    dataset : pandas.DataFrame
+        The merge stage's dataset (one row per pair).
+    features
+        Its feature columns (:func:`radflow.analyse.rows.feature_columns`).
+    reliable
+        The reliable-features table, or None.
+    settings : AnalyseSettings
+    """
+    _check_names(settings, features)
+    per_subject = select_rows(dataset, settings, one_per_subject=True)
+    export_rows = select_rows(dataset, settings,
+                              one_per_subject=settings.lesions == "largest")
+    analysed, excluded = screen_features(export_rows, features, reliable, settings)
+    analysed, more = screen_features(per_subject, analysed, None, settings)
+    excluded = sorted(excluded + [(f, f"{why} (largest lesions)") for f, why in more],
+                      key=lambda item: features.index(item[0]))
+    clusters = cluster_table(per_subject[analysed], settings.redundancy_threshold, excluded)
+    associations = association_table(per_subject[analysed],
+                                      outcome_frame(per_subject, settings.outcomes), settings)
+    representatives = set(clusters.loc[clusters["representative"], "feature"])
+    exported = (analysed if settings.export_features == "all"
+                else [f for f in analysed if f in representatives])
+    export, scaling = model_ready(export_rows, outcome_frame(export_rows, settings.outcomes),
+                                  exported, settings)
+    baseline = (baseline_table(export, [f for f in exported if f in representatives], settings)
+                if settings.baseline else pd.DataFrame(columns=list(BASELINE_COLUMNS)))
+    logger.info("analyse: %d subjects, %d export rows; %d of %d features analysed (%d "
+                "excluded), %d clusters; %d association rows; %d features exported",
+                len(per_subject), len(export), len(analysed), len(features), len(excluded),
+                len(representatives), len(associations), len(exported))
+    return AnalyseResult(clusters, associations, export, scaling, baseline)
+
+
+def run_analyse(*, dataset: str, features_wide: str, settings: AnalyseSettings,
+                out: AnalyseOutputs, reliable_features: str = "") -> AnalyseResult:
+    """Entry point of the ``analyse`` rule: read, :func:`analyse`, write every output atomically.
+
+    Parameters
+    ----------
+    dataset
+        ``merge/dataset.parquet`` (or ``.csv``).
+    features_wide
+        ``merge/features_wide.csv`` (only its header is read).
+    settings
+        :class:`AnalyseSettings` (:func:`settings_from` the config's ``analyse`` section).
+    out
+        Destinations.
+    reliable_features
+        ``reliability/reliable_features.tsv``; ``""``: every feature counts as reliable.
+    """
+    table = read_dataset(dataset)
+    wide = list(pd.read_csv(features_wide, nrows=0).columns)
+    reliable = read_reliable_features(reliable_features) if reliable_features else None
+    result = analyse(table, feature_columns(list(table.columns), wide), reliable, settings)
+    write_tsv(out.clusters, result.clusters)
+    write_tsv(out.associations, result.associations)
+    write_parquet(out.model_ready_parquet, result.model_ready)
+    write_csv(out.model_ready_csv, result.model_ready)
+    write_tsv(out.standardisation, result.standardisation)
+    write_tsv(out.baseline, result.baseline)
+    return result
+
+
+__all__ = ["AnalyseOutputs", "AnalyseResult", "AnalyseSettings", "Outcome", "analyse",
+           "read_dataset", "run_analyse", "settings_from"]

@@ -1,0 +1,1 @@
+"""Stage ``reliability``: feature robustness to perturbations, negative controls and test–retest."""
