@@ -39,6 +39,8 @@ rule all:
         f"{RES}/merge/dataset.csv",
         # reliability.enabled: the reliability stage's tables too (README, "Reliability")
         [f"{RES}/reliability/reliable_features.tsv"] if config["reliability"]["enabled"] else [],
+        # analyse.enabled (default): the analysis tables too (README, "Analysis")
+        [f"{RES}/analysis/associations.tsv"] if config["analyse"]["enabled"] else [],
     default_target: True
 
 
@@ -51,6 +53,7 @@ include: "rules/extract.smk"
 include: "rules/protocol.smk"
 include: "rules/merge.smk"
 include: "rules/reliability.smk"
+include: "rules/analyse.smk"
 
 
 # The end-of-run summary (README, "Set-up"): where the results are, the status counts per stage,

@@ -21,8 +21,10 @@ Everything is seeded and sorted: two runs on the same inputs write identical byt
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -36,10 +38,17 @@ from radflow.analyse.rows import (
     screen_features,
     select_rows,
 )
-from radflow.analyse.settings import AnalyseSettings, Outcome, outcome_frame, settings_from
+from radflow.analyse.settings import (
+    AnalyseSettings,
+    Outcome,
+    outcome_frame,
+    outcomes_from_dictionary,
+    settings_from,
+)
 from radflow.errors import ConfigError, InputFileError
 from radflow.io.atomic import write_csv, write_parquet, write_tsv
 from radflow.records.agreement import read_reliable_features
+from radflow.records.clinical import read_clinical_columns
 
 logger = logging.getLogger(__name__)
 
@@ -162,5 +171,56 @@ def run_analyse(*, dataset: str, features_wide: str, settings: AnalyseSettings,
     return result
 
 
+def stage_settings(mapping: Mapping[str, Any] | None, clinical_columns: str) -> AnalyseSettings:
+    """:class:`AnalyseSettings` of the ``analyse`` rule: the config section, its outcomes filled in.
+
+    Parameters
+    ----------
+    mapping
+        The config's ``analyse`` section; ``enabled`` (the Snakefile's switch) is ignored.
+        ``outcomes`` null or absent: the outcomes the clinical data dictionary declares
+        (:func:`outcomes_from_dictionary`); a list (also an empty one): exactly those.
+    clinical_columns
+        ``merge/clinical_columns.tsv``; ``""``: none (no outcome from a dictionary).
+    """
+    values = {k: v for k, v in (mapping or {}).items() if k != "enabled"}
+    if values.get("outcomes") is None:
+        values["outcomes"] = (outcomes_from_dictionary(read_clinical_columns(clinical_columns))
+                              if clinical_columns else ())
+        source = "the clinical data dictionary"
+    else:
+        source = "analyse.outcomes"
+    settings = settings_from(values)
+    if settings.outcomes:
+        logger.info("analyse: outcomes from %s: %s", source,
+                    ", ".join(f"{o.name} ({o.type})" for o in settings.outcomes))
+    else:
+        logger.warning("analyse: no outcome declared (%s has none): the association and "
+                       "baseline tables are empty and the export has no outcome column; declare "
+                       "outcomes in the clinical data dictionary (role: outcome) or in "
+                       "analyse.outcomes", source)
+    return settings
+
+
+def run_analyse_stage(*, dataset: str, features_wide: str, clinical_columns: str,
+                      settings: Mapping[str, Any] | None, out: AnalyseOutputs,
+                      reliable_features: str = "") -> AnalyseResult:
+    """Entry point of the ``analyse`` rule: :func:`stage_settings`, then :func:`run_analyse`.
+
+    Parameters
+    ----------
+    dataset, features_wide, reliable_features, out
+        As in :func:`run_analyse`.
+    clinical_columns
+        ``merge/clinical_columns.tsv`` (the outcomes when ``analyse.outcomes`` is null).
+    settings
+        The config's ``analyse`` section.
+    """
+    return run_analyse(dataset=dataset, features_wide=features_wide,
+                       settings=stage_settings(settings, clinical_columns), out=out,
+                       reliable_features=reliable_features)
+
+
 __all__ = ["AnalyseOutputs", "AnalyseResult", "AnalyseSettings", "Outcome", "analyse",
-           "read_dataset", "run_analyse", "settings_from"]
+           "read_dataset", "run_analyse", "run_analyse_stage", "settings_from",
+           "stage_settings"]
