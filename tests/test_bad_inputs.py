@@ -377,9 +377,10 @@ def test_corpus_workflow_hostile_values_and_privacy(corpus_run) -> None:
                        keep_default_na=False)
     assert len(wide) == len(rois) and sorted(wide["roi"]) == sorted(rois)
     assert wide["original_firstorder_Mean"].notna().all()
-    # key-named files: outputs, logs and Snakemake benchmark tables (benchmarks/<rule>/<key>.tsv)
+    # key-named files: outputs (also extract's <unit>.side.json), logs and Snakemake benchmark
+    # tables (benchmarks/<rule>/<key>.tsv)
     allowed = re.compile(r"^(c[0-9a-f]{12}|s[0-9a-f]{16}|p[0-9a-f]{16}|t[0-9a-f]{16})"
-                         r"(\.(json|nii\.gz|mha|parquet|log|tsv))?$"
+                         r"(\.(json|side\.json|nii\.gz|mha|parquet|log|tsv))?$"
                          r"|^[a-z_]+(\.(tsv|csv|parquet|log))?$")
     names = {part for p in res.rglob("*") for part in p.relative_to(res).parts}
     assert sorted(n for n in names if not allowed.match(n)) == []
