@@ -379,17 +379,26 @@ def _extract(pair: Mapping[str, Any], unit: UnitParams,
         "params_set": unit.choice.name, "normalisation": unit.choice.normalisation,
         "qc": qc, "image_hash": image_hash, "mask_hash": mask_hash,
     }
-    setting = unit.params.get("setting") or {}
-    rows = []
-    for image_type, feature_class, feature, code, value in (
-            *((t, c, f, ibsi_code(c, f, settings=setting), v) for t, c, f, v in features),
-            *own.rows):
-        row = {**fixed, "image_type": image_type, "feature_class": feature_class,
-               "feature": feature, "ibsi_code": code, "value": value}
-        rows.append(tuple(row[name] for name in COLUMNS))
+    rows = table_rows(fixed, features, own.rows, unit.params.get("setting") or {})
     return rows, own.side(str(pair["pair_id"]), str(pair["case_id"]), str(pair["image_key"])), qc
 
 
+
+def table_rows(fixed: Mapping[str, Any], features: Sequence[tuple[str, str, str, float]],
+               family_rows: Sequence[tuple[str, str, str, str, float]],
+               setting: Mapping[str, Any]) -> list[Row]:
+    """One pair's table rows: PyRadiomics' ``(image_type, class, feature, value)`` rows (coded
+    by :func:`radflow.ibsi.ibsi_code` for ``setting``), then the families' coded rows, each with
+    the key and provenance columns of ``fixed``; values in :data:`COLUMNS` order."""
+    rows = []
+    for image_type, feature_class, feature, code, value in (
+            *((t, c, f, ibsi_code(c, f, settings=setting), v) for t, c, f, v in features),
+            *family_rows):
+        row = {**fixed, "image_type": image_type, "feature_class": feature_class,
+               "feature": feature, "ibsi_code": code, "value": value}
+        rows.append(tuple(row[name] for name in COLUMNS))
+    return rows
+
 __all__ = ["COLUMNS", "PAIR_KEYS", "FeatureFamilies", "Row", "empty_table", "extract_pair",
            "extract_unit", "extract_unit_rows", "feature_families", "image_types", "run_extract",
-           "write_rows"]
+           "table_rows", "write_rows"]

@@ -25,10 +25,10 @@ from typing import Any
 import SimpleITK as sitk
 
 from radflow.errors import ExtractionError
+from radflow.extract import table_rows
 from radflow.extract.families import FeatureFamilies, family_features
 from radflow.extract.params_set import Normaliser, UnitParams, unit_params
-from radflow.extract.table import COLUMNS, Row
-from radflow.ibsi import ibsi_code
+from radflow.extract.table import Row
 from radflow.io.nifti import read_image, voxel_hash
 from radflow.params_sets import ParamsChoice
 from radflow.radiomics_adapter import ImageTypeSpec, feature_rows, versions
@@ -116,15 +116,7 @@ class InMemoryExtractor:
             "image_hash": image_hash if image_hash is not None else voxel_hash(image),
             "mask_hash": mask_hash if mask_hash is not None else voxel_hash(mask),
         }
-        setting = unit.params.get("setting") or {}
-        rows = []
-        for image_type, feature_class, feature, code, value in (
-                *((t, c, f, ibsi_code(c, f, settings=setting), v) for t, c, f, v in features),
-                *own.rows):
-            row = {**fixed, "image_type": image_type, "feature_class": feature_class,
-                   "feature": feature, "ibsi_code": code, "value": value}
-            rows.append(tuple(row[name] for name in COLUMNS))
-        return rows
+        return table_rows(fixed, features, own.rows, unit.params.get("setting") or {})
 
 
 def extract_images(image: sitk.Image, mask: sitk.Image, pair: Mapping[str, Any],
