@@ -24,6 +24,7 @@ demo: $(STAMP)
 
 run: demo
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
+	@test -f results/demo/report/index.html && echo "radflow: open the report: results/demo/report/index.html" || true
 
 test: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest

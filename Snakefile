@@ -41,6 +41,10 @@ rule all:
         [f"{RES}/reliability/reliable_features.tsv"] if config["reliability"]["enabled"] else [],
         # analyse.enabled (default): the analysis tables too (README, "Analysis")
         [f"{RES}/analysis/associations.tsv"] if config["analyse"]["enabled"] else [],
+        # sr.enabled: a DICOM SEG and SR (TID 1500) per pair (README, "DICOM SR (TID 1500)")
+        [f"{RES}/sr/status.tsv"] if config["sr"]["enabled"] else [],
+        # report.enabled: the HTML report with its QC pictures (README, "Report")
+        [f"{RES}/report/index.html"] if config["report"]["enabled"] else [],
     default_target: True
 
 
@@ -54,6 +58,8 @@ include: "rules/protocol.smk"
 include: "rules/merge.smk"
 include: "rules/reliability.smk"
 include: "rules/analyse.smk"
+include: "rules/sr.smk"
+include: "rules/report.smk"
 
 
 # The end-of-run summary (README, "Set-up"): where the results are, the status counts per stage,

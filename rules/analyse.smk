@@ -1,8 +1,10 @@
 # analyse: the merged dataset -> redundancy clusters, univariate associations with the declared
 # outcomes, a model-ready export with its split and scaling, a cross-validated baseline (README,
 # "Analysis"). Outcomes: analyse.outcomes, or (null) the clinical data dictionary's role: outcome
-# columns. With reliability.enabled it reads the reliable list too. On by default
-# (analyse.enabled adds it to the all target; `radflow run analyse` runs it regardless).
+# columns. With reliability.enabled it reads the reliable list too, and with negative controls
+# configured their features (reliability/features.parquet), flagging the associations a control
+# reproduces. Off by default (analyse.enabled adds it to the all target; `radflow run analyse`
+# runs it regardless).
 
 
 rule analyse:
@@ -12,6 +14,9 @@ rule analyse:
         clinical_columns=f"{RES}/merge/clinical_columns.tsv",
         reliable=([f"{RES}/reliability/reliable_features.tsv"]
                   if config["reliability"]["enabled"] else []),
+        controls=([f"{RES}/reliability/features.parquet"]
+                  if config["reliability"]["enabled"]
+                  and config["reliability"]["negative_controls"] else []),
     output:
         clusters=f"{RES}/analysis/redundancy_clusters.tsv",
         associations=f"{RES}/analysis/associations.tsv",
@@ -19,6 +24,7 @@ rule analyse:
         model_ready_csv=f"{RES}/analysis/model_ready.csv",
         standardisation=f"{RES}/analysis/standardisation.tsv",
         baseline=f"{RES}/analysis/baseline.tsv",
+        control_associations=f"{RES}/analysis/control_associations.tsv",
     params:
         # the section without its switch: turning it on does not redo the tables
         settings={k: v for k, v in config["analyse"].items() if k != "enabled"},

@@ -2,11 +2,14 @@
 # to read when the merge then rejects the join or strict mode fails the run).
 # merge: every feature table + the clinical table -> the analysis-ready dataset; the families'
 # side records -> landmarks.tsv and minkowski_curves.parquet.
-from radflow.merge.dictionary import checked_dictionary
+from radflow.merge.dictionary import checked_dictionary, joins_on_timepoint
 
 # The clinical data dictionary, read and checked now so that a broken one stops the run before
 # any job ("" = none: no clinical column but the join key reaches the results).
 CLINICAL_DICTIONARY = checked_dictionary(P.clinical_dictionary, P.clinical, config["clinical_id"])
+# A dictionary with a timepoint column joins on (subject, timepoint): each pair's timepoint comes
+# from its cohort-sheet row, through the crawl's pair plan (radflow.merge.timepoints).
+TIMEPOINT_JOIN = joins_on_timepoint(CLINICAL_DICTIONARY, config["clinical_id"])
 
 
 rule qc:
@@ -18,6 +21,8 @@ rule qc:
         series=f"{RES}/crawl/series.tsv",
         clinical=[P.clinical] if P.clinical else [],
         dictionary=[CLINICAL_DICTIONARY] if CLINICAL_DICTIONARY else [],
+        pair_plan=[f"{RES}/crawl/pair_plan.tsv"] if TIMEPOINT_JOIN else [],
+        cohort_sheet=[P.sheet] if TIMEPOINT_JOIN and P.sheet else [],
     output:
         join_report=f"{RES}/merge/clinical_join_report.tsv",
         run_summary=f"{RES}/qc/run_summary.tsv",
@@ -51,6 +56,8 @@ rule merge:
         series=f"{RES}/crawl/series.tsv",
         clinical=[P.clinical] if P.clinical else [],
         dictionary=[CLINICAL_DICTIONARY] if CLINICAL_DICTIONARY else [],
+        pair_plan=[f"{RES}/crawl/pair_plan.tsv"] if TIMEPOINT_JOIN else [],
+        cohort_sheet=[P.sheet] if TIMEPOINT_JOIN and P.sheet else [],
         qc=rules.qc.output,
         protocol=[f"{RES}/qc/protocol_pairs.tsv"] if PROTOCOL_PROFILE else [],
         sides=all_unit_files(f"{RES}/extract/{{case_id}}/{{unit}}.side.json"),

@@ -12,6 +12,8 @@ with script_logging(snakemake.log[0]):
         clinical_columns=i.clinical_columns,
         settings=snakemake.params.settings,
         reliable_features=next(iter(i.reliable), ""),
+        control_features=next(iter(i.controls), ""),
         out=AnalyseOutputs(o.clusters, o.associations, o.model_ready_parquet,
-                           o.model_ready_csv, o.standardisation, o.baseline),
+                           o.model_ready_csv, o.standardisation, o.baseline,
+                           o.control_associations),
     )

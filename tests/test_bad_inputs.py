@@ -118,7 +118,8 @@ def test_corpus_covers_the_vocabulary() -> None:
                  "suv-missing-height-or-sex", "suv-inconsistent-headers",  # test_suv.py
                  "duplicate-of",  # test_crawl_copies.py (decided by the crawl across series)
                  "protocol-failed",  # test_protocol.py (a pair status of the protocol gate)
-                 "empty-region", "roi-too-large"}  # test_reliability_*.py (a copy's status)
+                 "empty-region", "roi-too-large",  # test_reliability_*.py (a copy's status)
+                 "no-dicom-source", "source-grid-mismatch", "sr-error"}  # test_sr.py
     assert set(REASONS) - produced - elsewhere == set()
     assert produced - set(REASONS) == set()
 

@@ -111,7 +111,7 @@ def test_family_rows_follow_pyradiomics_with_names_classes_and_ibsi_codes(
                      strict=True))
     assert codes == {k: ibsi_code(*k.split("_", 1)) for k in codes}  # one table: codes.tsv
     assert codes["size_VoxelVolume"] == "YEKZ" and codes["size_MeshVolume"] == "RNU0"
-    assert codes["size_Maximum3DDiameter"] == "" and codes["recist_LongestDiameter"] == ""
+    assert codes["size_Maximum3DDiameter"] == "L0JK" and codes["recist_LongestDiameter"] == ""
     # same keys and provenance as PyRadiomics' rows
     for column in ("case_id", "image_key", "mask_key", "pair_id", "roi", "label",
                    "radflow_version", "params_hash", "params_set", "image_hash", "mask_hash"):

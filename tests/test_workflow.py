@@ -49,7 +49,7 @@ def demo_run(tmp_path_factory):
         "clinical": str(demo.clinical), "clinical_id": "patient_id",
         "clinical_dictionary": str(demo.clinical_dictionary),
         "key_file": str(base / "secret" / "key"), "extract": {"params": str(params)},
-        "analyse": {"enabled": True}}))
+        "analyse": {"enabled": True}, "report": {"enabled": True}}))
     config = ["--configfile", str(cfg)]
     # --quiet host: the per-job blocks (which the default profile hides) are kept for
     # test_benchmarks_stay_within_the_requests, which reads each job's resources from them.
@@ -367,7 +367,8 @@ def test_params_change_reruns_only_extract_and_merge(demo_run) -> None:
     counts = job_counts(snakemake(work, ["-n", "--cores", "2", *config]).stdout)
     n_images = len(before["image_key"].unique())  # one extract job per image, not per ROI
     assert n_images < len(before["pair_id"].unique())
-    assert counts == {"extract_one": n_images, "qc": 1, "merge": 1, "analyse": 1, "all": 1}
+    assert counts == {"extract_one": n_images, "qc": 1, "merge": 1, "analyse": 1, "report": 1,
+                      "all": 1}
     run = snakemake(work, ["--cores", "2", *config])
     assert job_counts(run.stdout + run.stderr) == counts
     after = pd.read_parquet(res / "merge" / "features.parquet")
@@ -384,7 +385,8 @@ def test_benchmarks_stay_within_the_requests(demo_run) -> None:
     work, *_, base = demo_run
     jobs = list(_JOB.finditer((base / "run.log").read_text(encoding="utf-8")))
     rules = {Path(m["bench"]).relative_to("results/demo/benchmarks").parts[0] for m in jobs}
-    assert rules == {"convert", "pair", "extract", "qc.tsv", "merge.tsv", "analyse.tsv"}, rules
+    assert rules == {"convert", "pair", "extract", "qc.tsv", "merge.tsv", "analyse.tsv",
+                     "report.tsv"}, rules
     for m in jobs:
         resources = dict(item.split("=", 1) for item in m["res"].split(", "))
         bench = pd.read_csv(work / m["bench"], sep="\t")

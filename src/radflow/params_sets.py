@@ -235,20 +235,25 @@ class ParamsChoice:
         config gives an absolute path (which may hold a user's name).
     normalisation
         The normalisation actually applied (never "as the file says": that is resolved).
+    ibsi
+        radflow's IBSI mode (``extract.ibsi``; :mod:`radflow.ibsi.mode`) is applied around
+        PyRadiomics.
     """
 
     modality: str = ""
     key: str = ""
     file: str = ""
     normalisation: NormalisationMethod = "none"
+    ibsi: bool = False
 
     def __post_init__(self) -> None:
         check_choices(self, "extract parameter set")
 
     @property
     def name(self) -> str:
-        """The ``params_set`` column: ``<key>:<file>`` (``""`` when there is none)."""
-        return f"{self.key}:{self.file}" if self.key else ""
+        """The ``params_set`` column: ``<key>:<file>``, ``+ibsi`` appended in IBSI mode (``""``
+        when there is none)."""
+        return f"{self.key}:{self.file}{'+ibsi' if self.ibsi else ''}" if self.key else ""
 
 
 @dataclass(frozen=True)
@@ -265,12 +270,15 @@ class ParamsSets:
         Modality key -> configured method (keys not listed follow their file).
     summaries
         Params key -> :class:`ParamsSummary` of its file (keys with a file).
+    ibsi
+        ``extract.ibsi``: every set is applied in radflow's IBSI mode.
     """
 
     files: Mapping[str, str]
     shown: Mapping[str, str]
     normalisation: Mapping[str, str]
     summaries: Mapping[str, ParamsSummary]
+    ibsi: bool = False
 
     @property
     def single(self) -> bool:
@@ -299,7 +307,7 @@ class ParamsSets:
         method = effective_normalisation(self.normalisation.get(modality_key(modality)),
                                          self.summaries[key])
         return ParamsChoice(modality=modality, key=key, file=self.shown[key],
-                            normalisation=method)  # type: ignore[arg-type]
+                            normalisation=method, ibsi=self.ibsi)  # type: ignore[arg-type]
 
     def config_key(self, key: str) -> str:
         """The config key of params key ``key`` (``extract.params`` or ``extract.params.MR``)."""
@@ -344,7 +352,7 @@ def params_sets(settings: ExtractSettings, basedir: str | Path, *,
         summaries[key] = summarise(read_params_file(path, name), name)
     sets = ParamsSets(files=MappingProxyType(files), shown=MappingProxyType(shown),
                       normalisation=MappingProxyType(dict(settings.normalisation)),
-                      summaries=MappingProxyType(summaries))
+                      summaries=MappingProxyType(summaries), ibsi=settings.ibsi)
     check_params_sets(sets)
     if not pet_in_suv and files.get("PT") and summaries["PT"].fixed_bin_width:
         raise ConfigError(f"extract.params.PT ({shown['PT']}): a fixed bin width (binWidth) meant "
@@ -389,12 +397,16 @@ def check_params_sets(sets: ParamsSets) -> None:
                               f"{describe_warning(warnings[0])} (README, \"Modality defaults\")")
 
 
-def unit_choice(sets: ParamsSets, modality: str) -> dict[str, str]:
+def unit_choice(sets: ParamsSets, modality: str) -> dict[str, Any]:
     """:meth:`ParamsSets.choose` as the plain mapping Snakemake passes through ``params:``
-    (rebuilt in the job with :func:`radflow.settings.from_mapping`)."""
+    (rebuilt in the job with :func:`radflow.settings.from_mapping`); ``ibsi`` only when on, so
+    that the jobs' params, and what Snakemake re-runs, do not change otherwise."""
     choice = sets.choose(modality)
-    return {"modality": choice.modality, "key": choice.key, "file": choice.file,
-            "normalisation": choice.normalisation}
+    out: dict[str, Any] = {"modality": choice.modality, "key": choice.key, "file": choice.file,
+                           "normalisation": choice.normalisation}
+    if choice.ibsi:
+        out["ibsi"] = True
+    return out
 
 
 __all__ = ["DEFAULT_KEY", "FIXED_BIN_WIDTH_ON_MR", "HU_LOWER_BOUND",

@@ -343,6 +343,9 @@ class ExtractSettings:
         as in the config; built by :func:`radflow.extract.families.feature_families` (whose
         settings classes live with the computations in :mod:`radflow.features`, which this
         module does not import: the Snakefile builds these settings at every start).
+    ibsi
+        radflow's IBSI mode around PyRadiomics for every parameter set (:mod:`radflow.ibsi.mode`;
+        README, "IBSI mode"); off: PyRadiomics' values as its own CLI gives them.
     """
 
     params: str | tuple[tuple[str, str], ...]
@@ -352,8 +355,11 @@ class ExtractSettings:
     runtime: int = 10
     image_types: tuple[Any, ...] = ()
     families: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    ibsi: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.ibsi, bool):
+            raise ConfigError(f"extract.ibsi must be true or false, got {self.ibsi!r}")
         if isinstance(self.params, str):
             if not self.params:
                 raise ConfigError("extract.params: give a params file or a mapping "

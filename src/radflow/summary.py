@@ -9,6 +9,7 @@ Printed by the Snakefile's ``onsuccess``/``onerror`` handlers (:func:`print_run_
 - when that file is missing (a run of the crawl stage only, say): the crawl's ``series.tsv``
   and the pair stage's ``pairs.tsv``, whichever exist;
 - ``merge/dataset.parquet``: the dataset's size (its Parquet footer only);
+- ``report/index.html``: when the report stage wrote it, its path is the last line;
 - on failure, the logs under ``logs/`` of jobs that failed (:func:`radflow.logs.script_logging`
   writes ``job failed`` and the traceback), each with its exception's last line.
 
@@ -37,6 +38,8 @@ from radflow.settings import MergeSettings, from_mapping
 
 SUMMARY = "qc/run_summary.tsv"
 DATASET = "merge/dataset.parquet"
+#: The report stage's page (README, "Report"): named last when it is there.
+REPORT = "report/index.html"
 #: The marker :func:`radflow.logs.script_logging` writes into the log of a job that failed.
 FAILED_JOB_MARK = "radflow.logs: job failed"
 #: At most this many failed jobs are listed; at most this many non-ok statuses per stage.
@@ -212,6 +215,8 @@ def summary_lines(results_dir: str | os.PathLike[str], max_failed_fraction: floa
     if complete and shape is None:
         lines.append("WARNING: no merged dataset yet (merge/dataset.parquet): the merge has "
                      "not finished.")
+    if (results / REPORT).is_file():
+        lines.append(f"report: {where}{REPORT} (open it in a web browser)")
     return lines
 
 

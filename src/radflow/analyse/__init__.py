@@ -2,13 +2,17 @@
 
 Reads the merge stage's ``dataset.parquet`` (and the header of ``features_wide.csv``, which
 says which columns are features), optionally the reliability stage's
-``reliable_features.tsv``; writes into ``<results>/analysis/`` (README, "Analysis"):
+``reliable_features.tsv`` and its ``features.parquet`` (the negative controls); writes into
+``<results>/analysis/`` (README, "Analysis"):
 
 ``redundancy_clusters.tsv``
     Every feature: its cluster, whether it represents it, its mean |rho| to the cluster, or why
     it was left out (:mod:`.redundancy`).
 ``associations.tsv``
-    Univariate statistics with every declared outcome, BH-FDR ``q`` (:mod:`.associations`).
+    Univariate statistics with every declared outcome, BH-FDR ``q`` (:mod:`.associations`),
+    and whether a negative control reproduces each (:mod:`.controls`).
+``control_associations.tsv``
+    The same statistics of the reliability stage's negative controls (empty without them).
 ``model_ready.parquet`` / ``model_ready.csv``, ``standardisation.tsv``
     The export with its seeded, subject-grouped split and the training rows' scaling
     (:mod:`.export`).
@@ -20,6 +24,7 @@ Everything is seeded and sorted: two runs on the same inputs write identical byt
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +35,13 @@ import pandas as pd
 
 from radflow.analyse.associations import association_table
 from radflow.analyse.baseline import BASELINE_COLUMNS, baseline_table
+from radflow.analyse.controls import (
+    CONTROL_COLUMNS,
+    CONTROL_Q,
+    control_association_table,
+    flag_associations,
+    read_control_features,
+)
 from radflow.analyse.export import model_ready
 from radflow.analyse.redundancy import cluster_table
 from radflow.analyse.rows import (
@@ -63,6 +75,8 @@ class AnalyseOutputs:
     model_ready_csv: str
     standardisation: str
     baseline: str
+    #: the negative controls' associations ("": not written)
+    control_associations: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,8 @@ class AnalyseResult:
     model_ready: pd.DataFrame
     standardisation: pd.DataFrame
     baseline: pd.DataFrame
+    control_associations: pd.DataFrame = dataclasses.field(
+        default_factory=lambda: pd.DataFrame(columns=list(CONTROL_COLUMNS)))
 
 
 def read_dataset(path: str | Path) -> pd.DataFrame:
@@ -103,7 +119,7 @@ def _check_names(settings: AnalyseSettings, features: list[str]) -> None:
 
 
 def analyse(dataset: pd.DataFrame, features: list[str], reliable: pd.DataFrame | None,
-            settings: AnalyseSettings) -> AnalyseResult:
+            settings: AnalyseSettings, controls: pd.DataFrame | None = None) -> AnalyseResult:
     """All analysis tables from the merged dataset (pure; :func:`run_analyse` does the I/O).
 
     Parameters
@@ -115,6 +131,9 @@ def analyse(dataset: pd.DataFrame, features: list[str], reliable: pd.DataFrame |
     reliable
         The reliable-features table, or None.
     settings : AnalyseSettings
+    controls
+        The negative controls' feature values
+        (:func:`radflow.analyse.controls.read_control_features`), or None.
     """
     _check_names(settings, features)
     per_subject = select_rows(dataset, settings, one_per_subject=True)
@@ -125,8 +144,11 @@ def analyse(dataset: pd.DataFrame, features: list[str], reliable: pd.DataFrame |
     excluded = sorted(excluded + [(f, f"{why} (largest lesions)") for f, why in more],
                       key=lambda item: features.index(item[0]))
     clusters = cluster_table(per_subject[analysed], settings.redundancy_threshold, excluded)
-    associations = association_table(per_subject[analysed],
-                                      outcome_frame(per_subject, settings.outcomes), settings)
+    outcomes = outcome_frame(per_subject, settings.outcomes)
+    associations = association_table(per_subject[analysed], outcomes, settings)
+    control_table = (control_association_table(per_subject, analysed, outcomes, controls,
+                                               settings) if controls is not None else None)
+    associations = flag_associations(associations, control_table)
     representatives = set(clusters.loc[clusters["representative"], "feature"])
     exported = (analysed if settings.export_features == "all"
                 else [f for f in analysed if f in representatives])
@@ -138,11 +160,20 @@ def analyse(dataset: pd.DataFrame, features: list[str], reliable: pd.DataFrame |
                 "excluded), %d clusters; %d association rows; %d features exported",
                 len(per_subject), len(export), len(analysed), len(features), len(excluded),
                 len(representatives), len(associations), len(exported))
-    return AnalyseResult(clusters, associations, export, scaling, baseline)
+    if control_table is not None and controls is not None:
+        logger.info("analyse: negative controls %s; %d association(s) with q < %g reproduced "
+                    "by a control (survives_control)",
+                    ", ".join(sorted(set(controls["source"]))) or "none",
+                    int(associations["survives_control"].fillna(False).sum()),
+                    CONTROL_Q)
+    return AnalyseResult(clusters, associations, export, scaling, baseline,
+                         control_table if control_table is not None
+                         else pd.DataFrame(columns=list(CONTROL_COLUMNS)))
 
 
 def run_analyse(*, dataset: str, features_wide: str, settings: AnalyseSettings,
-                out: AnalyseOutputs, reliable_features: str = "") -> AnalyseResult:
+                out: AnalyseOutputs, reliable_features: str = "",
+                control_features: str = "") -> AnalyseResult:
     """Entry point of the ``analyse`` rule: read, :func:`analyse`, write every output atomically.
 
     Parameters
@@ -157,17 +188,23 @@ def run_analyse(*, dataset: str, features_wide: str, settings: AnalyseSettings,
         Destinations.
     reliable_features
         ``reliability/reliable_features.tsv``; ``""``: every feature counts as reliable.
+    control_features
+        ``reliability/features.parquet`` (its negative controls' rows); ``""``: none.
     """
     table = read_dataset(dataset)
     wide = list(pd.read_csv(features_wide, nrows=0).columns)
     reliable = read_reliable_features(reliable_features) if reliable_features else None
-    result = analyse(table, feature_columns(list(table.columns), wide), reliable, settings)
+    controls = read_control_features(control_features) if control_features else None
+    result = analyse(table, feature_columns(list(table.columns), wide), reliable, settings,
+                     controls)
     write_tsv(out.clusters, result.clusters)
     write_tsv(out.associations, result.associations)
     write_parquet(out.model_ready_parquet, result.model_ready)
     write_csv(out.model_ready_csv, result.model_ready)
     write_tsv(out.standardisation, result.standardisation)
     write_tsv(out.baseline, result.baseline)
+    if out.control_associations:
+        write_tsv(out.control_associations, result.control_associations)
     return result
 
 
@@ -204,12 +241,13 @@ def stage_settings(mapping: Mapping[str, Any] | None, clinical_columns: str) -> 
 
 def run_analyse_stage(*, dataset: str, features_wide: str, clinical_columns: str,
                       settings: Mapping[str, Any] | None, out: AnalyseOutputs,
-                      reliable_features: str = "") -> AnalyseResult:
+                      reliable_features: str = "", control_features: str = ""
+                      ) -> AnalyseResult:
     """Entry point of the ``analyse`` rule: :func:`stage_settings`, then :func:`run_analyse`.
 
     Parameters
     ----------
-    dataset, features_wide, reliable_features, out
+    dataset, features_wide, reliable_features, control_features, out
         As in :func:`run_analyse`.
     clinical_columns
         ``merge/clinical_columns.tsv`` (the outcomes when ``analyse.outcomes`` is null).
@@ -218,7 +256,7 @@ def run_analyse_stage(*, dataset: str, features_wide: str, clinical_columns: str
     """
     return run_analyse(dataset=dataset, features_wide=features_wide,
                        settings=stage_settings(settings, clinical_columns), out=out,
-                       reliable_features=reliable_features)
+                       reliable_features=reliable_features, control_features=control_features)
 
 
 __all__ = ["AnalyseOutputs", "AnalyseResult", "AnalyseSettings", "Outcome", "analyse",

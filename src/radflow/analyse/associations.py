@@ -59,7 +59,8 @@ def _auc_interval(positive: np.ndarray, negative: np.ndarray, resamples: int, se
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def binary_rows(x: np.ndarray, y: np.ndarray, resamples: int, seed: int) -> list[Row]:
+def binary_rows(x: np.ndarray, y: np.ndarray, resamples: int, seed: int, *,
+                interval: bool = True) -> list[Row]:
     """AUC, its bootstrap interval and the Mann-Whitney p of one feature.
 
     Parameters
@@ -70,6 +71,9 @@ def binary_rows(x: np.ndarray, y: np.ndarray, resamples: int, seed: int) -> list
         0/1 outcome.
     resamples, seed
         Bootstrap resamples and the seed of their generator (the same for every feature).
+    interval
+        False: no bootstrap interval (``ci_low``/``ci_high`` empty; the negative controls'
+        associations, :mod:`.controls`, need the estimate and p only).
     """
     from scipy.stats import mannwhitneyu
     from sklearn.metrics import roc_auc_score
@@ -80,7 +84,8 @@ def binary_rows(x: np.ndarray, y: np.ndarray, resamples: int, seed: int) -> list
         return [{**base, "note": "fewer than two rows in a class"}]
     if np.ptp(x) == 0:
         return [{**base, "note": "constant among the rows with this outcome"}]
-    low, high = _auc_interval(positive, negative, resamples, seed)
+    low, high = (_auc_interval(positive, negative, resamples, seed) if interval
+                 else (_NAN, _NAN))
     p = mannwhitneyu(positive, negative, alternative="two-sided").pvalue
     return [{**base, "estimate": float(roc_auc_score(y, x)), "ci_low": low, "ci_high": high,
              "p": float(p)}]
@@ -114,32 +119,39 @@ def continuous_rows(x: np.ndarray, y: np.ndarray) -> list[Row]:
 
 
 def _outcome_rows(values: pd.DataFrame, outcomes: pd.DataFrame, outcome: Outcome,
-                  settings: AnalyseSettings) -> list[Row]:
-    """Rows of one outcome for every feature (rows missing the outcome left out)."""
+                  settings: AnalyseSettings, *, interval: bool = True) -> list[Row]:
+    """Rows of one outcome for every feature (rows missing the outcome or, in a negative
+    control's table, the feature's value left out of that feature's statistics)."""
     rows: list[Row] = []
     if outcome.type == "time-to-event":
         time_col, event_col = outcome.export_columns
-        keep = outcomes[time_col].notna() & outcomes[event_col].notna()
-        time = outcomes.loc[keep, time_col].to_numpy(dtype=float)
-        event = outcomes.loc[keep, event_col].to_numpy(dtype=int)
+        keep = (outcomes[time_col].notna() & outcomes[event_col].notna()).to_numpy()
+        time = outcomes[time_col].to_numpy(dtype=float, na_value=np.nan)
+        event = outcomes[event_col].to_numpy(dtype=float, na_value=np.nan)
 
-        def one(x: np.ndarray) -> list[Row]:
-            return survival_rows(x, time, event)
+        def one(x: np.ndarray, use: np.ndarray) -> list[Row]:
+            return survival_rows(x, time[use], event[use].astype(int))
     else:
-        keep = outcomes[outcome.name].notna()
-        y = outcomes.loc[keep, outcome.name].to_numpy(dtype=float)
+        keep = outcomes[outcome.name].notna().to_numpy()
+        y = outcomes[outcome.name].to_numpy(dtype=float, na_value=np.nan)
         if outcome.type == "binary":
-            def one(x: np.ndarray) -> list[Row]:
-                return binary_rows(x, y.astype(int), settings.bootstrap_resamples,
-                                   settings.seed)
+            def one(x: np.ndarray, use: np.ndarray) -> list[Row]:
+                return binary_rows(x, y[use].astype(int), settings.bootstrap_resamples,
+                                   settings.seed, interval=interval)
         else:
-            def one(x: np.ndarray) -> list[Row]:
-                return continuous_rows(x, y)
-    compute: Callable[[np.ndarray], list[Row]] = one
+            def one(x: np.ndarray, use: np.ndarray) -> list[Row]:
+                return continuous_rows(x, y[use])
+    compute: Callable[[np.ndarray, np.ndarray], list[Row]] = one
     for feature in values.columns:
-        x = values.loc[keep, feature].to_numpy(dtype=float)
+        x_all = values[feature].to_numpy(dtype=float)
+        use = keep & np.isfinite(x_all)
+        if use.sum() < 3 and use.sum() < keep.sum():  # a control's values missing
+            found = [{"statistic": s, "n": int(use.sum()), "note": "fewer than three values"}
+                     for s in STATISTICS[outcome.type]]
+        else:
+            found = compute(x_all[use], use)
         rows += [{"outcome": outcome.name, "outcome_type": outcome.type, "feature": feature,
-                  **row} for row in compute(x)]
+                  **row} for row in found]
     return rows
 
 
@@ -164,16 +176,19 @@ def _fdr_and_rank(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def association_table(values: pd.DataFrame, outcomes: pd.DataFrame,
-                      settings: AnalyseSettings) -> pd.DataFrame:
+                      settings: AnalyseSettings, *, interval: bool = True) -> pd.DataFrame:
     """Univariate statistics of every feature with every outcome of ``settings``.
 
     Parameters
     ----------
     values : pandas.DataFrame, shape (n_subjects, n_features)
-        Analysed features (complete, one row per subject).
+        Analysed features, one row per subject (a missing value, possible in a negative
+        control's table, leaves the row out of that feature's statistics).
     outcomes : pandas.DataFrame, shape (n_subjects, n_outcome_columns)
         :func:`radflow.analyse.settings.outcome_frame` of the same rows.
     settings : AnalyseSettings
+    interval
+        False: no bootstrap interval of the AUC (the negative controls' tables).
 
     Returns
     -------
@@ -182,12 +197,12 @@ def association_table(values: pd.DataFrame, outcomes: pd.DataFrame,
     """
     rows: list[Row] = []
     for outcome in settings.outcomes:
-        rows += _outcome_rows(values, outcomes, outcome, settings)
+        rows += _outcome_rows(values, outcomes, outcome, settings, interval=interval)
     table = pd.DataFrame(rows, columns=[c for c in ASSOCIATION_COLUMNS
                                         if c not in ("q", "rank")])
     table = table.astype({"estimate": "float64", "ci_low": "float64", "ci_high": "float64",
                           "p": "float64", "n": "int64", "n_events": "Int64"})
-    table["note"] = table["note"].fillna("").astype(str)
+    table["note"] = table["note"].astype(object).fillna("").astype(str)
     table = _fdr_and_rank(table)
     outcome_order = {o.name: i for i, o in enumerate(settings.outcomes)}
     statistic_order = {s: i for stats in STATISTICS.values() for i, s in enumerate(stats)}

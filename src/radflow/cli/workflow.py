@@ -29,7 +29,7 @@ from radflow.io.atomic import write_bytes_if_changed
 #: Stage targets accepted anywhere among the arguments (the target rules of the Snakefile and
 #: rules/*.smk; README, "Re-running one stage").
 STAGES = ("all", "deidentify", "crawl", "convert", "pair", "extract", "qc", "protocol", "merge",
-          "reliability", "analyse")
+          "reliability", "analyse", "report", "sr")
 #: Snakemake options whose values are rule or target names: stage names after them are theirs.
 RULE_OPTIONS = frozenset({"--forcerun", "-R", "--until", "-U", "--omit-from", "-O",
                           "--prioritize", "-P", "--allowed-rules", "--cache",

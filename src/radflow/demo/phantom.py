@@ -51,7 +51,8 @@ class Ellipsoid:
 
 @dataclass(frozen=True)
 class Profile:
-    """Everything that differs between demo patients (identity, scanner, anatomy, outcome)."""
+    """Everything that differs between demo patients (identity, scanner, anatomy, follow-up);
+    the binary outcome is planted from the lesion volume (:mod:`radflow.demo.clinical`)."""
 
     name: str
     charset: str | tuple[str, ...] | None
@@ -72,7 +73,6 @@ class Profile:
     lesion_hu: float
     heterogeneity: float
     necrosis: float
-    outcome: int
     followup_months: float
     event: int
 
@@ -96,30 +96,30 @@ _KR_IR149 = ("", "ISO 2022 IR 149")
 PROFILES: tuple[Profile, ...] = (
     Profile("Baek^Seoyeon=白^瑞娟=백^서연", _KR_IR149, "F", "19580314", "20230412", 58.5,
             "한빛데모병원", _SIEMENS, 120, 180, 9.4, 1.0, False, "thick",
-            Ellipsoid((12.875, 8.875, 11.0), (-9, -2, 17)), None, 95.0, 18.0, 0.0, 1, 14.2, 1),
+            Ellipsoid((12.875, 8.875, 11.0), (-9, -2, 17)), None, 95.0, 18.0, 0.0, 14.2, 1),
     Profile("Kowalski^Anna", "ISO_IR 100", "F", "19630927", "20230519", 64.0,
             "St. Ignatius Demo Hospital", _GE, 100, 100, 2.4, 1.0, False, "sharp",
             Ellipsoid((6.25, 10.75, 9.0), (-9, -2, 17)),
-            Ellipsoid((5.125, 8.875, 7.0), (17, 2, 20)), 70.0, 10.0, 0.0, 0, 38.5, 0),
+            Ellipsoid((5.125, 8.875, 7.0), (17, 2, 20)), 70.0, 10.0, 0.0, 38.5, 0),
     Profile("정^민준", "ISO_IR 192", "M", "19490102", "20230703", 71.0,
             "Hanbit Demo Medical Center", _SIEMENS, 120, 250, 11.8, 1.0, False, "thick",
-            Ellipsoid((13.875, 9.125, 11.0), (-8, -2, 17)), None, 105.0, 30.0, 40.0, 1, 9.8, 1),
+            Ellipsoid((13.875, 9.125, 11.0), (-8, -2, 17)), None, 105.0, 30.0, 40.0, 9.8, 1),
     Profile("Müller^Jürgen", "ISO_IR 100", "M", "19711203", "20230822", 88.5,
             "Klinikum Demo-Süd", _PHILIPS, 120, 200, 8.7, 1.0, False, "sharp",
-            Ellipsoid((8.875, 4.875, 7.0), (-9, -2, 17)), None, 65.0, 8.0, 0.0, 0, 41.0, 0),
+            Ellipsoid((8.875, 4.875, 7.0), (-9, -2, 17)), None, 65.0, 8.0, 0.0, 41.0, 0),
     Profile("O'Brien^Siobhán", "ISO_IR 192", "F", "19550619", "20231010", 60.0,
             "Mercy Demo University Hospital", _CANON, 120, 160, 7.9, 1.25, True, "thick",
             Ellipsoid((15.78125, 10.625, 9.0), (-9, -2, 17)),
-            Ellipsoid((8.4375, 6.0, 7.0), (17, 2, 20)), 100.0, 25.0, 35.0, 1, 26.0, 0),
+            Ellipsoid((8.4375, 6.0, 7.0), (17, 2, 20)), 100.0, 25.0, 35.0, 26.0, 0),
     Profile("Novak^Tomas", None, "M", "19660830", "20231128", 79.5,
             "St. Ignatius Demo Hospital", _GE, 120, 210, 9.0, 1.0, False, "sharp",
-            Ellipsoid((9.25, 14.875, 9.0), (-9, -2, 17)), None, 80.0, 12.0, 0.0, 0, 30.2, 1),
+            Ellipsoid((9.25, 14.875, 9.0), (-9, -2, 17)), None, 80.0, 12.0, 0.0, 30.2, 1),
     Profile("Kang^Jiho=姜^智浩=강^지호", _KR_IR149, "M", "19520211", "20240116", 69.0,
             "한빛데모병원", _SIEMENS, 100, 190, 6.8, 1.0, False, "thick",
-            Ellipsoid((11.875, 9.625, 9.0), (-9, -2, 17)), None, 90.0, 22.0, 0.0, 1, 11.5, 1),
+            Ellipsoid((11.875, 9.625, 9.0), (-9, -2, 17)), None, 90.0, 22.0, 0.0, 11.5, 1),
     Profile("Dubois^Élodie", "ISO_IR 100", "F", "19690505", "20240227", 55.0,
             "Klinikum Demo-Süd", _PHILIPS, 100, 170, 5.9, 1.0, False, "sharp",
-            Ellipsoid((7.625, 12.75, 9.0), (-9, -2, 17)), None, 75.0, 14.0, 0.0, 0, 44.0, 0),
+            Ellipsoid((7.625, 12.75, 9.0), (-9, -2, 17)), None, 75.0, 14.0, 0.0, 44.0, 0),
 )
 
 

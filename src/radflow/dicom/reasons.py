@@ -19,7 +19,7 @@ FAILED = "failed"
 #: reason -> (kind, stage, meaning). ``stage`` is where the reason is decided: ``crawl`` (headers
 #: only), ``convert`` (pixel data), or ``crawl/convert`` (the shared geometry check); and
 #: ``protocol`` (the protocol QC gate, a status of a pair), ``reliability`` (a perturbed copy or
-#: negative control of a pair).
+#: negative control of a pair), ``sr`` (the DICOM SEG and SR of a pair).
 REASONS: dict[str, tuple[str, str, str]] = {
     # --- files that are not (usable) DICOM ------------------------------------------------------
     "empty-file": (FAILED, "crawl", "zero-byte file"),
@@ -187,6 +187,18 @@ REASONS: dict[str, tuple[str, str, str]] = {
     "roi-too-large": (FAILED, "reliability",
                       "a volume perturbation would grow the ROI by more voxels than the image "
                       "has outside it"),
+    # --- sr stage (radflow.sr; the DICOM SEG and SR of one pair) ---------------------------------
+    "no-dicom-source": (EXCLUDED, "sr",
+                        "the pair's image is not a DICOM series (a NIfTI/NRRD file named in the "
+                        "cohort sheet): no SR or SEG can reference it"),
+    "source-grid-mismatch": (FAILED, "sr",
+                             "the pair's mask cannot be placed on the source DICOM images' "
+                             "pixels (a resampled volume: gantry tilt or uneven spacing; "
+                             "several multi-frame images, one volume of a split multi-frame "
+                             "image), so no SEG can reference them"),
+    "sr-error": (FAILED, "sr",
+                 "highdicom refused to build the pair's SEG or SR, or the pair has no feature "
+                 "row to report (the message says why)"),
 }
 
 #: QC warnings (not statuses): recorded in ``SeriesRecord.qc`` (crawl) or, for the CT value
@@ -227,6 +239,10 @@ QC_WARNINGS: dict[str, str] = {
     # pair's rows' ``qc`` column
     "fractal-roi-too-small": "the ROI's bounding box allows fewer than two box sizes: its "
                              "fractal dimensions are NaN (the pair's other features are kept)",
+    # IBSI mode (extract.ibsi; radflow.ibsi.mode): in the extract status and the rows' ``qc``
+    "ibsi-deviation": "family ibsi-deviation-<key> (filters): with extract.ibsi on, a "
+                      "difference from IBSI 1 the parameter set keeps (radflow.ibsi.Deviation; "
+                      "README, \"IBSI mode\")",
     "hu-out-of-range": "a CT volume has values (after rescale, padding not counted) below "
                        "-1100 HU or above 31743 HU, the limits of any CT number scale; the "
                        "count is the number of such voxels",

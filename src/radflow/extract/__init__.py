@@ -39,13 +39,17 @@ from typing import TYPE_CHECKING, Any
 import SimpleITK as sitk
 
 from radflow.errors import ConfigError, ExtractionError, InputFileError
-from radflow.extract.families import FeatureFamilies, family_features, feature_families
-from radflow.extract.params_set import Normaliser, UnitParams, unit_params
+from radflow.extract.families import (
+    FeatureFamilies,
+    family_features,
+    feature_families,
+    ibsi_family_rows,
+)
+from radflow.extract.params_set import Normaliser, UnitParams, pyradiomics_rows, unit_params
 from radflow.extract.table import COLUMNS, Row, empty_table, frame, write_rows
-from radflow.ibsi import ibsi_code
 from radflow.io.nifti import read_image, voxel_hash
 from radflow.params_sets import NO_PARAMS, ParamsChoice, modality_key
-from radflow.radiomics_adapter import ImageTypeSpec, feature_rows, versions
+from radflow.radiomics_adapter import ImageTypeSpec, versions
 from radflow.records import (
     ExtractStatus,
     PairStatus,
@@ -367,8 +371,8 @@ def _extract(pair: Mapping[str, Any], unit: UnitParams,
                                   "the file changed after the pair stage",
                                   reason=f"{what}-hash-mismatch")
     label = int(pair["label"])
-    features = feature_rows(normaliser.apply(image, str(pair["image"]), mask, label), mask,
-                            unit.params, label=label, extra_image_types=extra_image_types)
+    features = pyradiomics_rows(normaliser.apply(image, str(pair["image"]), mask, label), mask,
+                                unit, label=label, extra_image_types=extra_image_types)
     # the families measure the image as converted (acquisition grid, modality units)
     own = family_features(image, mask, label, families, modality=modality)
     qc = ",".join((*unit.qc, *own.qc))
@@ -379,21 +383,19 @@ def _extract(pair: Mapping[str, Any], unit: UnitParams,
         "params_set": unit.choice.name, "normalisation": unit.choice.normalisation,
         "qc": qc, "image_hash": image_hash, "mask_hash": mask_hash,
     }
-    rows = table_rows(fixed, features, own.rows, unit.params.get("setting") or {})
+    rows = table_rows(fixed, features,
+                      ibsi_family_rows(own.rows) if unit.ibsi is not None else own.rows)
     return rows, own.side(str(pair["pair_id"]), str(pair["case_id"]), str(pair["image_key"])), qc
 
 
-
-def table_rows(fixed: Mapping[str, Any], features: Sequence[tuple[str, str, str, float]],
-               family_rows: Sequence[tuple[str, str, str, str, float]],
-               setting: Mapping[str, Any]) -> list[Row]:
-    """One pair's table rows: PyRadiomics' ``(image_type, class, feature, value)`` rows (coded
-    by :func:`radflow.ibsi.ibsi_code` for ``setting``), then the families' coded rows, each with
-    the key and provenance columns of ``fixed``; values in :data:`COLUMNS` order."""
+def table_rows(fixed: Mapping[str, Any], features: Sequence[tuple[str, str, str, str, float]],
+               family_rows: Sequence[tuple[str, str, str, str, float]]) -> list[Row]:
+    """One pair's table rows: PyRadiomics' coded ``(image_type, class, feature, ibsi_code,
+    value)`` rows (:func:`radflow.extract.params_set.pyradiomics_rows`), then the families'
+    coded rows, each with the key and provenance columns of ``fixed``; values in
+    :data:`COLUMNS` order."""
     rows = []
-    for image_type, feature_class, feature, code, value in (
-            *((t, c, f, ibsi_code(c, f, settings=setting), v) for t, c, f, v in features),
-            *family_rows):
+    for image_type, feature_class, feature, code, value in (*features, *family_rows):
         row = {**fixed, "image_type": image_type, "feature_class": feature_class,
                "feature": feature, "ibsi_code": code, "value": value}
         rows.append(tuple(row[name] for name in COLUMNS))

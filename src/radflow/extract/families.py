@@ -32,7 +32,7 @@ from radflow.errors import ConfigError, ExtractionError, RadflowError
 from radflow.features.fractal import FractalSettings, fractal_features
 from radflow.features.minkowski import MinkowskiSettings, minkowski_features
 from radflow.features.semantic import Landmarks, SemanticSettings, semantic_features
-from radflow.ibsi import ibsi_code
+from radflow.ibsi import ibsi_code, with_ibsi_codes
 from radflow.records.side import CurvePoint, Landmark, PairSide
 from radflow.settings import from_mapping
 
@@ -195,6 +195,13 @@ def family_features(image: sitk.Image, mask: sitk.Image, label: int,
     return FamilyOutput(rows=rows, landmarks=landmarks, curves=curves, qc=tuple(qc))
 
 
+def ibsi_family_rows(rows: list[FamilyRow]) -> list[FamilyRow]:
+    """The families' rows in IBSI mode (``extract.ibsi``): :func:`radflow.ibsi.ibsi_adjust`
+    applied and the codes given again (the ``size`` axis lengths with the ROI's voxel count,
+    as the conformance script does on the digital phantom)."""
+    return with_ibsi_codes([(t, c, f, v) for t, c, f, _, v in rows], ibsi_mode=True)
+
+
 def _run(family: str, label: int, function: Any, *args: Any, **kwargs: Any) -> Any:
     """``function(*args, **kwargs)`` with its failures as :class:`ExtractionError`."""
     try:
@@ -225,4 +232,5 @@ def _landmarks(found: Landmarks) -> tuple[Landmark, ...]:
 
 
 __all__ = ["FAMILIES", "FEATURE_CLASSES", "FRACTAL_TOO_SMALL", "IMAGE_TYPE",
-           "FamilyOutput", "FamilyRow", "FeatureFamilies", "family_features", "feature_families"]
+           "FamilyOutput", "FamilyRow", "FeatureFamilies", "family_features", "feature_families",
+           "ibsi_family_rows"]

@@ -5,7 +5,8 @@ perturbed copies and negative controls).
 steps :func:`radflow.extract.extract_unit` runs for a pair read from its files: the unit's
 parameter set (:func:`radflow.extract.params_set.unit_params`, the same hash), radflow's
 normalisation of the pair's image (:class:`~radflow.extract.params_set.Normaliser`), PyRadiomics
-with radflow's filter image types (:func:`radflow.radiomics_adapter.feature_rows`), then
+with radflow's filter image types (:func:`radflow.extract.params_set.pyradiomics_rows`, in IBSI
+mode too when the parameter set's choice says so), then
 radflow's own feature families (:func:`radflow.extract.families.family_features`) on the image as
 given, and the same table row (:data:`radflow.extract.table.COLUMNS`). The row building repeats
 the extract stage's few lines (the stage reads files inside its private ``_extract``);
@@ -26,12 +27,12 @@ import SimpleITK as sitk
 
 from radflow.errors import ExtractionError
 from radflow.extract import table_rows
-from radflow.extract.families import FeatureFamilies, family_features
-from radflow.extract.params_set import Normaliser, UnitParams, unit_params
+from radflow.extract.families import FeatureFamilies, family_features, ibsi_family_rows
+from radflow.extract.params_set import Normaliser, UnitParams, pyradiomics_rows, unit_params
 from radflow.extract.table import Row
 from radflow.io.nifti import read_image, voxel_hash
 from radflow.params_sets import ParamsChoice
-from radflow.radiomics_adapter import ImageTypeSpec, feature_rows, versions
+from radflow.radiomics_adapter import ImageTypeSpec, versions
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +102,8 @@ class InMemoryExtractor:
         unit = self.unit
         normalised = Normaliser(unit).apply(image, image_name or str(pair.get("image", "")),
                                             mask, label)
-        features = feature_rows(normalised, mask, unit.params, label=label,
-                                extra_image_types=self.extra_image_types)
+        features = pyradiomics_rows(normalised, mask, unit, label=label,
+                                    extra_image_types=self.extra_image_types)
         del normalised
         # the families measure the image as given (acquisition grid, modality units)
         own = family_features(image, mask, label, self.families,
@@ -116,7 +117,8 @@ class InMemoryExtractor:
             "image_hash": image_hash if image_hash is not None else voxel_hash(image),
             "mask_hash": mask_hash if mask_hash is not None else voxel_hash(mask),
         }
-        return table_rows(fixed, features, own.rows, unit.params.get("setting") or {})
+        return table_rows(fixed, features,
+                          ibsi_family_rows(own.rows) if unit.ibsi is not None else own.rows)
 
 
 def extract_images(image: sitk.Image, mask: sitk.Image, pair: Mapping[str, Any],

@@ -3,8 +3,10 @@ image's modality as PyRadiomics gets them (``zscore-image`` switched on), their 
 warnings of that set on that modality, and radflow's own normalisation of each pair's image
 (``zscore-roi``, ``zscore-body``; :mod:`radflow.extract.normalise`).
 
-The choice itself (which file, which normalisation) is made when the workflow is planned
-(:class:`radflow.params_sets.ParamsChoice`); this module only applies it.
+The choice itself (which file, which normalisation, IBSI mode or not) is made when the workflow
+is planned (:class:`radflow.params_sets.ParamsChoice`); this module only applies it. In IBSI mode
+(``extract.ibsi``) the set runs through :class:`radflow.ibsi.mode.IbsiMode`, the code path of the
+IBSI conformance script (:func:`pyradiomics_rows`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import SimpleITK as sitk
 
 from radflow.errors import ConfigError
 from radflow.extract.normalise import body_mask, zscore
+from radflow.ibsi import ibsi_code
+from radflow.ibsi.mode import IbsiMode, ibsi_mode
+from radflow.ibsi.preset import CodedRow
 from radflow.params_sets import (
     RADFLOW_METHODS,
     SINGLE_KEY,
@@ -30,7 +35,7 @@ from radflow.params_sets import (
     qc_warnings,
     summarise,
 )
-from radflow.radiomics_adapter import ImageTypeSpec, load_params, params_hash
+from radflow.radiomics_adapter import ImageTypeSpec, feature_rows, load_params, params_hash
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +50,19 @@ class UnitParams:
         Which set this is (modality, params key and file, normalisation): the ``params_set``
         and ``normalisation`` columns.
     params
-        The PyRadiomics params as PyRadiomics gets them.
+        The PyRadiomics params as PyRadiomics gets them (in IBSI mode: before
+        :func:`radflow.ibsi.ibsi_preset`, which ``ibsi.params`` has applied).
     hash
         :func:`radflow.radiomics_adapter.params_hash` of ``params``, the filter image types,
-        radflow's own normalisation and feature families (the ``params_hash`` column).
+        radflow's own normalisation and feature families, and the IBSI mode when on (the
+        ``params_hash`` column).
     qc
-        QC warnings of this set on the image's modality (:func:`radflow.params_sets.qc_warnings`).
+        QC warnings of this set on the image's modality (:func:`radflow.params_sets.qc_warnings`)
+        and, in IBSI mode, the deviations that remain (``ibsi-deviation-<key>``).
     scale, outliers
         ``normalizeScale`` and ``removeOutliers`` of the file (radflow's own z-scores use them).
+    ibsi
+        The IBSI mode of ``params`` (``choice.ibsi``), or None.
     """
 
     choice: ParamsChoice
@@ -61,6 +71,7 @@ class UnitParams:
     qc: tuple[str, ...]
     scale: float = 1.0
     outliers: float | None = None
+    ibsi: IbsiMode | None = None
 
     @property
     def qc_text(self) -> str:
@@ -102,15 +113,61 @@ def unit_params(params_path: str | Path, choice: ParamsChoice | None,
     except ConfigError as exc:
         raise ConfigError(f"parameter set {choice.name}: {exc}", reason="params") from exc
     method = choice.normalisation
-    preprocessing = {"normalisation": method} if method in RADFLOW_METHODS else None
+    preprocessing: dict[str, Any] = {"normalisation": method} if method in RADFLOW_METHODS else {}
     qc = qc_warnings(choice.modality, summary, method)
     for code in qc:
         logger.warning("parameter set %s on a %s image: QC %s: %s", choice.name, choice.modality,
                        code, describe_warning(code))
+    mode = None
+    if choice.ibsi:
+        # IBSI rounds interpolated CT intensities (integer HU); a radflow z-score is not HU
+        mode = ibsi_mode(params, round_intensities=choice.modality == "CT"
+                         and method not in RADFLOW_METHODS)
+        preprocessing["ibsi"] = mode.provenance()
+        qc = (*qc, *mode.qc)
+        for deviation in mode.deviations:
+            logger.warning("parameter set %s in IBSI mode: deviation %s remains (%s): %s",
+                           choice.name, deviation.key, deviation.affects, deviation.cause)
     return UnitParams(choice=choice, params=params,
-                      hash=params_hash(params, extra_image_types, preprocessing=preprocessing,
-                                       families=families),
-                      qc=qc, scale=summary.normalize_scale, outliers=summary.remove_outliers)
+                      hash=params_hash(params, extra_image_types,
+                                       preprocessing=preprocessing or None, families=families),
+                      qc=qc, scale=summary.normalize_scale, outliers=summary.remove_outliers,
+                      ibsi=mode)
+
+
+def pyradiomics_rows(image: sitk.Image, mask: sitk.Image, unit: UnitParams, *, label: int,
+                     extra_image_types: Sequence[ImageTypeSpec] = ()) -> list[CodedRow]:
+    """PyRadiomics' rows of one pair with their ``ibsi_code``: the step the extract stage and
+    :class:`radflow.extract.in_memory.InMemoryExtractor` share.
+
+    Without IBSI mode: :func:`radflow.radiomics_adapter.feature_rows` of ``unit.params`` (the
+    values PyRadiomics' own command line gives), coded by :func:`radflow.ibsi.ibsi_code` (no
+    code for the features that need a correction). In IBSI mode:
+    :meth:`radflow.ibsi.mode.IbsiMode.run` (IBSI resampling, PyRadiomics with the IBSI preset
+    and bin origin, corrections, codes), the conformance script's code path.
+
+    Parameters
+    ----------
+    image
+        The pair's image, normalised by radflow where the set says so.
+    mask, label
+        The label map and the ROI's label.
+    unit
+        The unit's parameter set.
+    extra_image_types
+        radflow's filter image types.
+
+    Raises
+    ------
+    ExtractionError, ConfigError
+        As :func:`radflow.radiomics_adapter.feature_rows`.
+    """
+    if unit.ibsi is not None:
+        return unit.ibsi.run(image, mask, label=label, extra_image_types=extra_image_types)
+    setting = unit.params.get("setting") or {}
+    return [(t, c, f, ibsi_code(c, f, settings=setting), v) for t, c, f, v in
+            feature_rows(image, mask, unit.params, label=label,
+                         extra_image_types=extra_image_types)]
 
 
 class Normaliser:
@@ -143,4 +200,4 @@ class Normaliser:
                       what=what)
 
 
-__all__ = ["Normaliser", "UnitParams", "unit_params"]
+__all__ = ["Normaliser", "UnitParams", "pyradiomics_rows", "unit_params"]

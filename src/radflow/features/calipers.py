@@ -6,15 +6,17 @@ Conventions (the README section "RECIST and semantic size" says the same for use
 * **Arrays** are ``(z, y, x)`` as :func:`SimpleITK.GetArrayFromImage` returns them; an index is
   written ``(i, j, k)`` (column, row, slice), as ITK does. The **acquisition plane** is spanned by
   the image's first two axes (direction-matrix columns 0 and 1); slices run along the third.
-* **Voxel boundaries, not centres.** A voxel is the box ``[i-1/2, i+1/2] x [j-1/2, j+1/2] x
-  [k-1/2, k+1/2]`` in index space. In-plane diameters are measured on the union of the pixel
-  squares of one slice, the 3-D diameter on the union of the voxel boxes. A one-pixel lesion
-  therefore has an in-plane diameter of one pixel diagonal ``sqrt(sx^2 + sy^2)``, never 0.
+* **Voxel boundaries, not centres.** Diameters run between the centres of the faces (edges, in
+  the plane) that separate a lesion voxel from a non-lesion neighbour: the vertices of the
+  marching-squares / marching-cubes surface at level 0.5, which lie on the voxel boundaries. A
+  face centre is half a step from its voxel's centre along one index axis. A one-pixel lesion
+  therefore has an in-plane diameter of ``max(sx, sy)``, never 0, and the values equal
+  PyRadiomics' ``Maximum2DDiameterSlice`` and ``Maximum3DDiameter`` (orthogonal grids).
 * **Geometry** is physical (mm): an index offset ``d`` is ``M @ d`` with
   ``M = direction @ diag(spacing)``; oblique and non-orthogonal grids are handled exactly.
 
-Only extreme points are used: the convex hull of a union of boxes is the hull of the corners of
-each row's first and last box, so the work grows with the number of rows, not voxels.
+Only extreme points are used: the convex hull of the face centres is the hull of the outermost two
+on every grid line (:func:`face_centres`), so the work grows with the number of lines, not voxels.
 """
 
 from __future__ import annotations
@@ -22,14 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.ndimage as ndi
 from scipy.spatial import ConvexHull
 from scipy.spatial.distance import cdist
-from skimage.measure import marching_cubes
+from skimage.measure import find_contours, marching_cubes
 
-#: Half-width (mm) of the offsets at which a perpendicular line is re-evaluated beside each
-#: breakpoint (a line through a pixel corner).
-_EPS_MM = 1e-6
+#: Distance (mm) below which a contour vertex counts as lying on a perpendicular line.
+_EPS_MM = 1e-9
 #: Rows x columns of the largest distance block held in memory at once.
 _BLOCK = 2_000_000
 
@@ -92,24 +92,38 @@ class Caliper:
     ends: np.ndarray
 
 
-def row_extremes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """First and last set column of every non-empty row.
+def face_centres(mask: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """Extreme boundary-face centres of ``mask`` along the grid lines parallel to ``axes``.
+
+    A face between a set voxel and an unset neighbour (or the array border) along array axis
+    ``a`` has its centre half a step from the voxel's centre along ``a``. On every grid line
+    parallel to ``a`` only the outermost two such faces can be vertices of the convex hull (the
+    others lie between them on the same line), so only they are returned.
 
     Parameters
     ----------
     mask
-        Boolean array of shape ``(z, y, x)``.
+        Boolean array of shape ``(z, y, x)``, not empty.
+    axes
+        Array axes (0: z, 1: y, 2: x) whose faces are wanted: ``(1, 2)`` for the in-plane
+        contour of each slice, ``(0, 1, 2)`` for the 3-D surface.
 
     Returns
     -------
-    k, j, first, last
-        Integer arrays of shape ``(n_rows,)``.
+    numpy.ndarray
+        Shape ``(n, 3)``: continuous indices ``(i, j, k)`` of the face centres (``k`` is an
+        integer slice index unless axis 0 is among ``axes``).
     """
-    k, j = np.nonzero(mask.any(axis=2))
-    rows = mask[k, j, :]
-    first = rows.argmax(axis=1)
-    last = mask.shape[2] - 1 - rows[:, ::-1].argmax(axis=1)
-    return k, j, first, last
+    parts = []
+    for axis in axes:
+        has = mask.any(axis=axis)
+        first = mask.argmax(axis=axis)[has] - 0.5
+        last = mask.shape[axis] - 0.5 - np.flip(mask, axis=axis).argmax(axis=axis)[has]
+        others = [c.astype(float) for c in np.nonzero(has)]
+        for end in (first, last):
+            zyx = [*others[:axis], end, *others[axis:]]
+            parts.append(np.stack(zyx[::-1], axis=1))
+    return np.concatenate(parts)
 
 
 def farthest_pair(points: np.ndarray) -> tuple[float, int, int]:
@@ -127,12 +141,21 @@ def farthest_pair(points: np.ndarray) -> tuple[float, int, int]:
 
 
 def _hull_vertices(points: np.ndarray) -> np.ndarray:
-    """Rows of the convex-hull vertices of ``points`` (shape ``(n, d)``, full-dimensional)."""
+    """Rows of the convex-hull vertices of ``points`` (shape ``(n, d)``, full-dimensional: the
+    face centres of a voxel or pixel already span its dimension)."""
     return points[ConvexHull(points).vertices]
 
 
+def _by_slice(points: np.ndarray) -> list[np.ndarray]:
+    """``points`` (shape ``(n, 3)``, ``(i, j, k)``) grouped by ``k``, ascending."""
+    order = np.argsort(points[:, 2], kind="stable")
+    points = points[order]
+    _, starts = np.unique(points[:, 2], return_index=True)
+    return np.split(points, starts[1:])
+
+
 def inplane_longest(mask: np.ndarray, grid: Grid) -> tuple[Caliper, np.ndarray]:
-    """Longest in-plane diameter over all slices (RECIST 1.1), between pixel boundaries.
+    """Longest in-plane diameter over all slices (RECIST 1.1), between boundary-edge centres.
 
     Parameters
     ----------
@@ -150,22 +173,38 @@ def inplane_longest(mask: np.ndarray, grid: Grid) -> tuple[Caliper, np.ndarray]:
         Array of shape ``(z,)``: the longest diameter of every slice (0 on empty slices).
     """
     r, _ = grid.plane()
-    k, j, first, last = row_extremes(mask)
-    lo, hi = first - 0.5, last + 0.5
-    corners = np.stack([
-        np.stack([lo, j - 0.5], axis=1), np.stack([lo, j + 0.5], axis=1),
-        np.stack([hi, j - 0.5], axis=1), np.stack([hi, j + 0.5], axis=1)], axis=1)  # (n, 4, 2)
     per_slice = np.zeros(mask.shape[0])
     best = Caliper(0.0, np.zeros((2, 3)))
-    for kk in np.unique(k):
-        idx = np.unique(corners[k == kk].reshape(-1, 2), axis=0)
-        hull = _hull_vertices(idx)
+    for points in _by_slice(face_centres(mask, (1, 2))):
+        kk = int(points[0, 2])
+        hull = _hull_vertices(points[:, :2])  # a slice's face centres span the plane
         length, a, b = farthest_pair(hull @ r.T)
         per_slice[kk] = length
         if length > best.length:
-            ends = np.column_stack([hull[[a, b]], [kk, kk]]).astype(float)
-            best = Caliper(length, ends)
+            best = Caliper(length, np.column_stack([hull[[a, b]], [kk, kk]]).astype(float))
     return best, per_slice
+
+
+def contour_segments(mask2d: np.ndarray) -> np.ndarray:
+    """Segments of the marching-squares contour (level 0.5) of a slice.
+
+    The vertices are the centres of the boundary edges; diagonal neighbours are joined
+    (``fully_connected="high"``: 8-connectivity in the plane, as the 26-connected components).
+
+    Parameters
+    ----------
+    mask2d
+        Boolean array of shape ``(y, x)``, not empty.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n, 2, 2)``: the two end points ``(i, j)`` of every segment.
+    """
+    padded = np.pad(mask2d, 1).astype(np.float64)
+    contours = find_contours(padded, 0.5, fully_connected="high")
+    segments = np.concatenate([np.stack([c[:-1], c[1:]], axis=1) for c in contours])
+    return segments[..., ::-1] - 1.0  # (row, column) of the padded slice -> (i, j)
 
 
 def perpendicular_extent(mask2d: np.ndarray, slice_index: int, long_axis: Caliper,
@@ -173,11 +212,11 @@ def perpendicular_extent(mask2d: np.ndarray, slice_index: int, long_axis: Calipe
     """Largest extent of a slice's lesion along lines perpendicular to its long axis.
 
     For each line perpendicular to the long axis, the extent is the distance from where the line
-    first enters the union of pixel squares to where it last leaves it (a caliper measurement;
-    for a convex lesion, the longest perpendicular chord). The extent is piecewise linear in the
-    line's offset with breakpoints where the line passes a corner of a boundary pixel, so
-    evaluating the lines through those corners (and ``1e-6`` mm beside them) gives the exact
-    maximum.
+    first meets the contour polygon (:func:`contour_segments`) to where it last leaves it (a
+    caliper measurement, across concavities too; for a convex lesion, the longest perpendicular
+    chord). Between two consecutive vertex offsets the line crosses the same segments, so the
+    extent (a maximum minus a minimum of linear functions of the offset) is convex there and
+    peaks at an end, on a line through a vertex; every such line is measured.
 
     Parameters
     ----------
@@ -193,40 +232,29 @@ def perpendicular_extent(mask2d: np.ndarray, slice_index: int, long_axis: Calipe
     Returns
     -------
     Caliper
-        The short axis (the first line of largest extent on a tie).
+        The short axis (the line of largest extent nearest the long axis' first end on a tie).
     """
     r, r_inv = grid.plane()
     p, q = long_axis.ends[:, :2] @ r.T
     u = (q - p) / np.linalg.norm(q - p)
     n = np.array([-u[1], u[0]])
-    alpha, beta = r_inv @ u, r_inv @ n  # index-space direction of offsets and of the lines
-    boundary = mask2d & ~ndi.binary_erosion(mask2d, border_value=0)
-    pj, pi = np.nonzero(boundary)
-    pix = np.stack([pi, pj], axis=1).astype(float)
-    corner_offsets = np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
-    corners = (pix[:, None, :] + corner_offsets[None, :, :]).reshape(-1, 2)
-    s_mid = np.unique(np.round(corners @ r.T @ u, 9))
-    offsets = np.concatenate([s_mid - _EPS_MM, s_mid, s_mid + _EPS_MM])
+    seg = contour_segments(mask2d) @ r.T  # (m, 2 ends, 2) plane mm
+    su, sn = seg @ u, seg @ n  # (m, 2): offset along the long axis, position along the line
+    offsets = np.unique(np.round(su.ravel(), 9))
+    lo_t, hi_t = np.minimum(sn[:, 0], sn[:, 1]), np.maximum(sn[:, 0], sn[:, 1])
     best_len, best_ends = -1.0, np.zeros((2, 2))
-    step = max(1, _BLOCK // max(1, len(pix)))
+    step = max(1, _BLOCK // max(1, len(seg)))
     for start in range(0, len(offsets), step):
         s = offsets[start:start + step, None]
-        lo, hi = np.full((len(s), len(pix)), -np.inf), np.full((len(s), len(pix)), np.inf)
-        for axis in (0, 1):
-            base = s * alpha[axis]  # index coordinate of the line at t = 0
-            cell = pix[None, :, axis]
-            if abs(beta[axis]) > 1e-12:
-                t1 = (cell - 0.5 - base) / beta[axis]
-                t2 = (cell + 0.5 - base) / beta[axis]
-                lo = np.maximum(lo, np.minimum(t1, t2))
-                hi = np.minimum(hi, np.maximum(t1, t2))
-            else:  # the line runs along this index axis: all or nothing
-                outside = np.abs(base - cell) > 0.5
-                lo = np.where(outside, np.inf, lo)
-                hi = np.where(outside, -np.inf, hi)
-        hit = lo <= hi
-        enter = np.where(hit, lo, np.inf).min(axis=1)
-        leave = np.where(hit, hi, -np.inf).max(axis=1)
+        da, db = su[None, :, 0] - s, su[None, :, 1] - s
+        da = np.where(np.abs(da) < _EPS_MM, 0.0, da)
+        db = np.where(np.abs(db) < _EPS_MM, 0.0, db)
+        meets = da * db <= 0
+        along = (da == 0) & (db == 0)  # a segment on the line: both its ends count
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = sn[None, :, 0] + da / (da - db) * (sn[None, :, 1] - sn[None, :, 0])
+        enter = np.where(meets, np.where(along, lo_t[None, :], t), np.inf).min(axis=1)
+        leave = np.where(meets, np.where(along, hi_t[None, :], t), -np.inf).max(axis=1)
         extent = np.where(np.isfinite(enter), leave - enter, -1.0)
         row = int(np.argmax(extent))
         if extent[row] > best_len:
@@ -239,7 +267,7 @@ def perpendicular_extent(mask2d: np.ndarray, slice_index: int, long_axis: Calipe
 
 
 def longest_3d(mask: np.ndarray, grid: Grid) -> Caliper:
-    """Longest 3-D diameter between voxel boundaries (corners of the voxel boxes).
+    """Longest 3-D diameter between boundary-face centres (the marching-cubes vertices).
 
     Parameters
     ----------
@@ -248,14 +276,7 @@ def longest_3d(mask: np.ndarray, grid: Grid) -> Caliper:
     grid
         The grid of ``mask``.
     """
-    k, j, first, last = row_extremes(mask)
-    pts = []
-    for i in (first - 0.5, last + 0.5):
-        for dj in (-0.5, 0.5):
-            for dk in (-0.5, 0.5):
-                pts.append(np.stack([i, j + dj, k + dk], axis=1))
-    index = np.unique(np.concatenate(pts).astype(float), axis=0)
-    hull = _hull_vertices(index)
+    hull = _hull_vertices(face_centres(mask, (0, 1, 2)))
     length, a, b = farthest_pair(hull @ grid.matrix.T)
     return Caliper(length, hull[[a, b]])
 

@@ -16,7 +16,7 @@ Feature families (names ``<family>_<Feature>``; the extract stage prefixes the i
 ``suv`` (modality ``PT`` only)
     ``SUVmax``, ``SUVpeak``, ``MTV`` (ml), ``TLG`` (SUV x ml), ``MTVThreshold`` (the SUV used).
 
-Geometry conventions (voxel boundaries, acquisition plane) are those of
+Geometry conventions (diameters between boundary-face centres, acquisition plane) are those of
 :mod:`radflow.features.calipers`. SUVpeak is the highest mean of the voxels whose centres lie in a
 sphere of ``suv_peak_volume_ml`` (1 ml: radius 6.20 mm) centred on any voxel of the region, the
 sphere's voxels taken from the whole image (PERCIST 1.0, Wahl et al. 2009, J Nucl Med 50 Suppl 1:
@@ -106,7 +106,7 @@ class Landmarks:
     long_axis, short_axis
         End points of the RECIST longest diameter and short axis (on that slice).
     diameter_3d
-        End points of the longest 3-D diameter (voxel corners).
+        End points of the longest 3-D diameter (boundary-face centres).
     suv_peak_centre
         Centre of the SUVpeak sphere (PET only, else None).
     """

@@ -4,7 +4,9 @@
   from the one versioned data file ``codes.tsv`` (its header cites the IBSI manual source);
 * :func:`ibsi_preset`, :func:`ibsi_adjust`, :func:`with_ibsi_codes`: what ``extract.ibsi: true``
   does around PyRadiomics (:mod:`radflow.ibsi.preset`); :mod:`radflow.ibsi.resample`: IBSI
-  interpolation grid and re-segmentation;
+  interpolation grid and re-segmentation; :func:`radflow.ibsi.mode.ibsi_mode`: all of it on one
+  parameter set, the code path of the extract stage and of the conformance script (not imported
+  here, it loads PyRadiomics);
 * ``python -m radflow.ibsi.conformance``: radflow on the IBSI 1 digital and CT phantoms against
   the consensus reference values (:mod:`radflow.ibsi.conformance`; not imported here, it loads
   PyRadiomics).

@@ -12,15 +12,17 @@ The IBSI 1 reference data sets (manual, chapter "Reference data sets"):
   tables "Configuration A" ... "E"). A and B are 2D (texture in-slice: radflow computes the 2.5D
   aggregations), C-E 3D.
 
-:func:`radflow_features` runs radflow's code path on one configuration: IBSI interpolation
-(:func:`radflow.ibsi.resample.resample_ibsi`), PyRadiomics (:func:`radflow.radiomics_adapter.
-compute_features`) with :func:`radflow.ibsi.ibsi_preset` params, :func:`radflow.ibsi.ibsi_adjust`;
-on the digital phantom also radflow's own feature families that carry IBSI codes.
+:func:`radflow_features` runs the extract stage's IBSI mode (``extract.ibsi: true``;
+:func:`radflow.ibsi.mode.ibsi_mode`) on one configuration, written as PyRadiomics params: IBSI
+interpolation (:meth:`~radflow.ibsi.mode.IbsiMode.prepare`), PyRadiomics with the
+:func:`radflow.ibsi.ibsi_preset` params and the IBSI bin origin, :func:`radflow.ibsi.ibsi_adjust`
+(:meth:`~radflow.ibsi.mode.IbsiMode.rows`); on the digital phantom also radflow's own feature
+families that carry IBSI codes. Only configuration E's re-segmentation by a range and outliers at
+once, which PyRadiomics' params cannot express, is added here.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +33,15 @@ from radflow.errors import InputFileError
 from radflow.features.minkowski import MinkowskiSettings, minkowski_features
 from radflow.features.semantic import SemanticSettings, semantic_features
 from radflow.ibsi.codes import Aggregation, codes_table
-from radflow.ibsi.preset import ibsi_adjust, ibsi_bin_origin, ibsi_preset
-from radflow.ibsi.resample import ResampleSpec, intensity_mask, resample_ibsi
-from radflow.radiomics_adapter import compute_features
+from radflow.ibsi.mode import ibsi_mode
+from radflow.ibsi.preset import ibsi_adjust
+from radflow.ibsi.resample import ResampleSpec, intensity_mask
 
 #: PyRadiomics' texture classes (IBSI GLCM, GLRLM, GLSZM, NGLDM, NGTDM).
 TEXTURE_CLASSES: tuple[str, ...] = ("glcm", "glrlm", "glszm", "gldm", "ngtdm")
+#: ResampleSpec interpolators -> PyRadiomics' ``interpolator`` names.
+_INTERPOLATORS = {"linear": "sitkLinear", "bspline": "sitkBSpline",
+                  "nearest": "sitkNearestNeighbor"}
 #: radflow's families run on the digital phantom (their rows carry IBSI codes).
 FAMILY_CLASSES: tuple[str, ...] = ("size", "density", "suv", "minkowski")
 
@@ -154,35 +159,40 @@ def radflow_features(config: Configuration, image: sitk.Image, mask: sitk.Image,
     ``families``: also radflow's size, density, SUV (image taken as SUV) and Minkowski
     families, on the image as it is (they never resample or re-segment).
     """
-    morph_mask = mask
-    if config.resample is not None:
-        image, morph_mask = resample_ibsi(image, mask, config.resample)
     both = config.value_range is not None and config.outlier_sigma is not None
-    # IBSI's combined re-segmentation (range and outliers) is not a PyRadiomics resegmentMode:
-    # radflow builds the intensity mask, and shape is computed on the morphological mask alone
-    texture_mask = (intensity_mask(image, morph_mask, value_range=config.value_range,
-                                   outlier_sigma=config.outlier_sigma) if both else morph_mask)
+    round_intensities = config.resample is not None and config.resample.round_intensities
     coded = _coded_features()
     values: Values = {}
+    prepared: tuple[sitk.Image, sitk.Image, sitk.Image] | None = None
     for n, aggregation in enumerate(config.texture):
         classes = TEXTURE_CLASSES if n else ("shape", "firstorder", *TEXTURE_CLASSES)
-        runs = [(classes, texture_mask)]
+        runs = [(classes, "texture")]
         if both and "shape" in classes:
-            runs = [(("shape",), morph_mask), (classes[1:], texture_mask)]
-        for run_classes, run_mask in runs:
-            params = _params(config, aggregation, {c: coded[c] for c in run_classes},
-                             resegment=not both)
-            origin = (config.value_range[0] if both and config.value_range
-                      else ibsi_bin_origin(params))
-            table = compute_features(image, run_mask, params, label=1, bin_origin=origin)
-            rows = [(str(t), str(c), str(f), float(v)) for t, c, f, v in
-                    table[["image_type", "feature_class", "feature", "value"]]
-                    .itertuples(index=False)]
-            voxel_volume = math.prod(image.GetSpacing())
-            for _, cls, feature, value in ibsi_adjust(rows, voxel_volume=voxel_volume):
+            runs = [(("shape",), "morphology"), (classes[1:], "texture")]
+        for run_classes, which in runs:
+            mode = ibsi_mode(_params(config, aggregation, {c: coded[c] for c in run_classes},
+                                     resegment=not both), round_intensities=round_intensities)
+            if prepared is None:  # the same interpolation for every run: once
+                grid_image, morph_mask = mode.prepare(image, mask, label=1)
+                # IBSI's combined re-segmentation (range and outliers) is not a PyRadiomics
+                # resegmentMode: radflow builds the intensity mask, and shape is computed on
+                # the morphological mask alone
+                texture_mask = (intensity_mask(grid_image, morph_mask,
+                                               value_range=config.value_range,
+                                               outlier_sigma=config.outlier_sigma)
+                                if both else morph_mask)
+                prepared = (grid_image, morph_mask, texture_mask)
+            grid_image, morph_mask, texture_mask = prepared
+            run_mask = morph_mask if which == "morphology" else texture_mask
+            if both and config.value_range is not None:
+                rows = mode.rows(grid_image, run_mask, label=1,
+                                 bin_origin=config.value_range[0])
+            else:
+                rows = mode.rows(grid_image, run_mask, label=1)
+            for _, cls, feature, _, value in rows:
                 values[(aggregation if cls in TEXTURE_CLASSES else "", cls, feature)] = value
-    if families:
-        values.update(_family_values(image, morph_mask))
+    if families and prepared is not None:
+        values.update(_family_values(prepared[0], prepared[1]))
     return values
 
 
@@ -199,6 +209,9 @@ def _params(config: Configuration, aggregation: Aggregation, classes: dict[str, 
             resegment: bool) -> dict:
     setting: dict = {"force2D": aggregation == "2.5D", "force2Ddimension": 0, "distances": [1],
                      "gldm_a": 0}
+    if config.resample is not None:  # radflow's IBSI mode interpolates them (ibsi_mode)
+        setting["resampledPixelSpacing"] = list(config.resample.spacing)
+        setting["interpolator"] = _INTERPOLATORS[config.resample.interpolator]
     if config.bin_count is not None:
         setting["binCount"] = config.bin_count
     else:
@@ -208,10 +221,7 @@ def _params(config: Configuration, aggregation: Aggregation, classes: dict[str, 
     elif resegment and config.outlier_sigma is not None:
         setting.update(resegmentRange=[-config.outlier_sigma, config.outlier_sigma],
                        resegmentMode="sigma")
-    params, _ = ibsi_preset({"setting": setting, "imageType": {"Original": {}},
-                             "featureClass": classes}, radflow_resampling=True,
-                            radflow_binning=True)
-    return params
+    return {"setting": setting, "imageType": {"Original": {}}, "featureClass": classes}
 
 
 def _family_values(image: sitk.Image, mask: sitk.Image) -> Values:

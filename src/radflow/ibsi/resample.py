@@ -104,9 +104,21 @@ def ibsi_grid(image: sitk.Image, spacing: tuple[float, float, float]
     return tuple(sizes), tuple(spacings), tuple(origin)
 
 
-def resample_ibsi(image: sitk.Image, mask: sitk.Image, spec: ResampleSpec, *, label: int = 1
-                  ) -> tuple[sitk.Image, sitk.Image]:
+def resample_ibsi(image: sitk.Image, mask: sitk.Image, spec: ResampleSpec, *, label: int = 1,
+                  pad: int | None = None) -> tuple[sitk.Image, sitk.Image]:
     """Interpolate ``image`` and the ROI ``mask == label`` onto the IBSI grid (module docstring).
+
+    Parameters
+    ----------
+    image, mask, spec, label
+        The volumes, how to interpolate, the ROI's label.
+    pad
+        Keep only the part of the IBSI grid around the ROI: its bounding box and ``pad`` voxels
+        of the new grid on each side (PyRadiomics' ``padDistance``; what filters see of the
+        surroundings). The points kept are points of the whole grid, and their values the same
+        (for ``linear`` and ``nearest`` the input is cropped too, with a margin that leaves every
+        point's neighbours; with ``nearest``, a point exactly halfway between two voxels may take
+        the other one, as float rounding of its position decides). None: the whole grid.
 
     Returns
     -------
@@ -117,6 +129,9 @@ def resample_ibsi(image: sitk.Image, mask: sitk.Image, spec: ResampleSpec, *, la
     if not 0 < label < 256:
         raise ConfigError(f"label {label}: the resampled mask is uint8 (1-255)")
     size, spacing, origin = ibsi_grid(image, spec.spacing)
+    if pad is not None:
+        image, mask, size, origin = _around_roi(image, mask, label, size, spacing, origin, pad,
+                                                crop_input=spec.interpolator != "bspline")
     resampler = sitk.ResampleImageFilter()
     resampler.SetSize([int(n) for n in size])
     resampler.SetOutputSpacing(spacing)
@@ -136,6 +151,38 @@ def resample_ibsi(image: sitk.Image, mask: sitk.Image, spec: ResampleSpec, *, la
     # 1e-9: a fraction of exactly 0.5 must not be lost to float rounding (IBSI: 0.4999...)
     new_mask = (fraction >= spec.mask_threshold - 1e-9).astype(np.uint8) * np.uint8(label)
     return out, _from_array(new_mask, out)
+
+
+def _around_roi(image: sitk.Image, mask: sitk.Image, label: int, size: tuple[int, ...],
+                spacing: tuple[float, ...], origin: tuple[float, ...], pad: int, *,
+                crop_input: bool
+                ) -> tuple[sitk.Image, sitk.Image, tuple[int, ...], tuple[float, ...]]:
+    """The part of the IBSI grid (``size``, ``spacing``, ``origin``) around the ROI (see
+    :func:`resample_ibsi`'s ``pad``), and the input cropped to what it needs when
+    ``crop_input``; everything unchanged when the label is absent (PyRadiomics reports it)."""
+    inside = np.nonzero(sitk.GetArrayViewFromImage(mask) == label)
+    if not inside[0].size:
+        return image, mask, size, origin
+    low_in = [int(a.min()) for a in reversed(inside)]  # (x, y, z) input indices
+    high_in = [int(a.max()) for a in reversed(inside)]
+    first = image.TransformPhysicalPointToContinuousIndex(origin)  # new point 0, input index
+    ratio = [s_b / s_a for s_a, s_b in zip(image.GetSpacing(), spacing, strict=True)]
+    # the linearly interpolated ROI is > 0 within one input voxel of an ROI voxel
+    low = [max(0, math.floor((lo - 1 - f) / r) - pad)
+           for lo, f, r in zip(low_in, first, ratio, strict=True)]
+    high = [min(n - 1, math.ceil((hi + 1 - f) / r) + pad)
+            for hi, f, r, n in zip(high_in, first, ratio, size, strict=True)]
+    new_origin = image.TransformContinuousIndexToPhysicalPoint(
+        [f + lo * r for f, lo, r in zip(first, low, ratio, strict=True)])
+    new_size = tuple(hi - lo + 1 for lo, hi in zip(low, high, strict=True))
+    if crop_input:  # linear and nearest read the two input voxels around a point
+        start = [max(0, math.floor(f + lo * r) - 2)
+                 for f, lo, r in zip(first, low, ratio, strict=True)]
+        stop = [min(n, math.ceil(f + hi * r) + 3)
+                for f, hi, r, n in zip(first, high, ratio, image.GetSize(), strict=True)]
+        region = tuple(slice(a, b) for a, b in zip(start, stop, strict=True))
+        image, mask = image[region], mask[region]
+    return image, mask, new_size, tuple(new_origin)
 
 
 def intensity_mask(image: sitk.Image, mask: sitk.Image, *, label: int = 1,

@@ -49,6 +49,7 @@ from radflow.merge.clinical import PreparedClinical, prepare_clinical, violation
 from radflow.merge.dictionary import load_dictionary
 from radflow.merge.protocol import drop_excluded, excluded_pairs, protocol_flags, with_protocol
 from radflow.merge.side_tables import side_tables
+from radflow.merge.timepoints import join_on_timepoint, pair_timepoints
 from radflow.records import read_extract_status, read_sidecar, read_table
 from radflow.records.clinical import write_clinical_columns
 from radflow.records.status import FAILED, Status
@@ -76,6 +77,10 @@ class ClinicalInput:
     sheet: str = ""
     dictionary: str = ""
     date_shift_max_days: int = 0
+    #: with a dictionary's timepoint column: the crawl's pair plan and the cohort sheet, which
+    #: give each pair its timepoint (:mod:`.timepoints`)
+    pair_plan: str = ""
+    cohort_sheet: str = ""
 
 
 @dataclass(frozen=True)
@@ -245,8 +250,15 @@ def _summary_and_join(*, feature_files: Sequence[str], status_files: Sequence[st
         prepared = prepare_clinical(
             read_clinical(clinical.path, clinical.id_column, clinical.sheet),
             clinical.id_column, dictionary, key, clinical.date_shift_max_days)
-        dataset, report, problems = join_clinical(wide, prepared.table, clinical.id_column,
-                                                  key, settings.max_unmatched_fraction)
+        if prepared.timepoint:
+            dataset, report, problems = join_on_timepoint(
+                wide, prepared.table, clinical.id_column, prepared.timepoint, key,
+                settings.max_unmatched_fraction,
+                pair_timepoints(clinical.pair_plan, clinical.cohort_sheet)
+                if clinical.pair_plan else {}, keep_timepoint=prepared.timepoint_written)
+        else:
+            dataset, report, problems = join_clinical(wide, prepared.table, clinical.id_column,
+                                                      key, settings.max_unmatched_fraction)
         report = pd.concat([report, prepared.report], ignore_index=True)
     else:
         dataset = wide

@@ -50,6 +50,9 @@ VIOLATION_COLUMNS: tuple[str, ...] = ("column", "row", "case_id", "problem", "ru
 #: Join-report kinds of the columns left out of the results.
 COLUMN_KINDS: tuple[str, ...] = ("undeclared-column", "identifier-column", "dropped-column")
 _ISO_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ].*)?$")
+#: A timepoint label, as the cohort sheet's ``timepoint`` (config/schema/sheet.schema.yaml): a
+#: label or a small number, never a date.
+_TIMEPOINT = re.compile(r"^([A-Za-z][A-Za-z0-9_.-]{0,31}|[0-9]{1,3})$")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,12 @@ class PreparedClinical:
         The ``merge/clinical_columns.tsv`` record of the written columns.
     strict
         The dictionary's ``strict``: any violation fails the merge.
+    timepoint
+        The dictionary's ``timepoint`` column (in ``table`` as text, also with role ``drop``):
+        the join is on the subject and this column (:mod:`radflow.merge.timepoints`); ``""``:
+        none.
+    timepoint_written
+        Whether that column stays in the dataset (role ``covariate``).
     """
 
     table: pd.DataFrame
@@ -76,6 +85,8 @@ class PreparedClinical:
     violations: pd.DataFrame = field(default_factory=lambda: _frame([], VIOLATION_COLUMNS))
     columns: pd.DataFrame = field(default_factory=lambda: _frame([], CLINICAL_COLUMNS))
     strict: bool = False
+    timepoint: str = ""
+    timepoint_written: bool = False
 
 
 def _frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
@@ -145,15 +156,18 @@ def prepare_clinical(table: pd.DataFrame, id_column: str, dictionary: ClinicalDi
     out = {id_column: table[id_column]}
     for c in others:
         spec = dictionary.column(c)
-        if spec is not None and spec.written:
+        if spec is not None and (spec.written or spec.type == "timepoint"):
             out[spec.output_name] = checker.values(spec, dictionary)
     violations = _frame(sorted(checker.violations, key=lambda v: (v["row"], v["column"])),
                         VIOLATION_COLUMNS)
     if len(violations):
         logger.warning("clinical: %d value(s) break the clinical dictionary and are left empty "
                        "(merge/clinical_violations.tsv)", len(violations))
+    timepoint = dictionary.timepoint
     return PreparedClinical(pd.DataFrame(out), _frame(report, ("kind", "case_id", "detail")),
-                            violations, _columns_record(dictionary, others), dictionary.strict)
+                            violations, _columns_record(dictionary, others), dictionary.strict,
+                            timepoint.name if timepoint else "",
+                            bool(timepoint and timepoint.written))
 
 
 def violations_message(violations: pd.DataFrame, shown: int = 5) -> str:
@@ -209,6 +223,16 @@ class _Checker:
             values = [self.level(spec, i, v, levels) for i, v in enumerate(cells)]
             numeric = all(isinstance(x, (int, float)) for x in spec.levels)
             return pd.Series(values, dtype="float64" if numeric else "object")
+        if spec.type == "timepoint":  # a label, compared as text with the cohort sheet's
+            labels = [value_text(v) for v in cells]
+            for i, label in enumerate(labels):
+                if not label:
+                    self.flag(spec, i, "no timepoint (the row cannot be joined)", "timepoint")
+                elif not _TIMEPOINT.match(label):
+                    self.flag(spec, i, "not a timepoint label (a label or a number of up to 3 "
+                                       "digits, as in the cohort sheet; never a date)", "timepoint")
+                    labels[i] = ""
+            return pd.Series([label or None for label in labels], dtype="object")
         if spec.type in ("binary-outcome", "event-indicator"):
             positive = value_text(spec.positive_level)
             levels = {value_text(level): int(value_text(level) == positive)

@@ -19,8 +19,10 @@ It is checked twice when the Snakefile is read (so a broken dictionary stops the
 job): by the schema (keys, types, roles, the keys each type needs) and here (the ``id`` column is
 ``clinical_id``; ``reference_date`` and ``event`` name declared columns of the right type, never
 an identifier; every written event indicator belongs to a time-to-event column; ``positive`` is
-one of ``levels``; output names are unique). Every error is a :class:`~radflow.errors.ConfigError`
-naming the dictionary file and the key (``columns.age.max``).
+one of ``levels``; output names are unique; one ``timepoint`` column at most: the table then
+has a row per subject and timepoint, :mod:`radflow.merge.timepoints`). Every error is a
+:class:`~radflow.errors.ConfigError` naming the dictionary file and the key
+(``columns.age.max``).
 
 The analysis reads the same declarations (:meth:`ClinicalDictionary.outcomes`,
 :meth:`~ClinicalDictionary.covariates`, :meth:`~ClinicalDictionary.survival_pairs`), or their
@@ -44,7 +46,7 @@ from radflow.settings import check_choices, from_mapping
 DICTIONARY_SCHEMA = "clinical_dictionary.schema.yaml"
 
 ColumnType = Literal["id", "categorical", "ordinal", "numeric", "date", "time-to-event",
-                     "event-indicator", "binary-outcome"]
+                     "event-indicator", "binary-outcome", "timepoint"]
 ColumnRole = Literal["identifier", "outcome", "covariate", "drop"]
 UnknownColumns = Literal["drop", "error"]
 #: The roles whose columns are written to ``merge/dataset.*``.
@@ -184,6 +186,12 @@ class ClinicalDictionary:
         """The covariate columns."""
         return tuple(c for c in self.columns if c.role == "covariate")
 
+    @property
+    def timepoint(self) -> ColumnSpec | None:
+        """The ``timepoint`` column: the table has one row per subject and timepoint, joined on
+        (``case_id``, the pair's cohort-sheet timepoint); ``None``: one row per subject."""
+        return next((c for c in self.columns if c.type == "timepoint"), None)
+
     def survival_pairs(self) -> tuple[tuple[str, str], ...]:
         """``(time, event)`` dataset column names of every written time-to-event outcome."""
         return tuple((c.output_name, c.event) for c in self.columns
@@ -248,6 +256,12 @@ def checked_dictionary(dictionary: str, clinical: str, clinical_id: str) -> str:
     return dictionary
 
 
+def joins_on_timepoint(dictionary: str, clinical_id: str) -> bool:
+    """Whether the dictionary file (``""``: none) declares a ``timepoint`` column: the merge
+    then needs the crawl's pair plan and the cohort sheet. For the Snakefile."""
+    return bool(dictionary) and load_dictionary(dictionary, clinical_id).timepoint is not None
+
+
 def _check(d: ClinicalDictionary, clinical_id: str, where: str) -> None:
     """The checks the schema cannot express (module docstring)."""
     def fail(key: str, message: str) -> NoReturn:
@@ -281,6 +295,10 @@ def _check(d: ClinicalDictionary, clinical_id: str, where: str) -> None:
             fail(f"{c.name}.min", f"min {c.min:g} is above max {c.max:g}")
         if c.type == "date" and c.format and not re.search(r"%[dj]", c.format):
             fail(f"{c.name}.format", f"{c.format!r} has no day (%d or %j): a date needs one")
+    timepoints = [c.name for c in d.columns if c.type == "timepoint"]
+    if len(timepoints) > 1:
+        fail(f"{timepoints[1]}.type", f"one timepoint column at most ({', '.join(timepoints)} "
+                                      "are declared type timepoint)")
     events = {c.event for c in d.columns if c.type == "time-to-event" and c.written}
     for c in d.columns:
         if c.type == "event-indicator" and c.written and c.name not in events:
@@ -378,4 +396,4 @@ def _owner(instance: Any) -> str:
 
 
 __all__ = ["WRITTEN_ROLES", "ClinicalDictionary", "ColumnSpec", "checked_dictionary",
-           "load_dictionary", "value_text"]
+           "joins_on_timepoint", "load_dictionary", "value_text"]

@@ -170,7 +170,10 @@ def feature_rows(image: sitk.Image, mask: sitk.Image, params: Mapping[str, Any],
         Fixed bin size (``binWidth``) bins start here (IBSI 1: the re-segmentation range's lower
         bound) or, with ``"minimum"``, at the ROI's lowest intensity, instead of at the multiple
         of ``binWidth`` below the ROI minimum with bin 1 there (PyRadiomics); see
-        :func:`ibsi_bin_edges`. None: PyRadiomics' binning. No effect with ``binCount``.
+        :func:`ibsi_bin_edges`. None: PyRadiomics' binning. No effect with ``binCount``. A value
+        applies to the ``original`` image only: the other image types (filter responses, square,
+        gradient, radflow's filters) are in other units, and their bins start at their ROI
+        minimum (IBSI's origin without a re-segmentation range).
         ``value`` a Python float (NaN where PyRadiomics returns NaN). Sorted by image type
         (``original`` first), feature class, feature.
 
@@ -191,7 +194,7 @@ def feature_rows(image: sitk.Image, mask: sitk.Image, params: Mapping[str, Any],
     extractor.settings = effective["setting"]
     extractor.enabledImagetypes = effective["imageType"]
     extractor.enabledFeatures = effective["featureClass"]
-    with register_image_types(extractor, extra_image_types), _binning(bin_origin):
+    with register_image_types(extractor, extra_image_types), _binning(extractor, bin_origin):
         try:
             result = extractor.execute(image, mask, label=label)
         except RadflowError as exc:
@@ -203,24 +206,37 @@ def feature_rows(image: sitk.Image, mask: sitk.Image, params: Mapping[str, Any],
 
 
 @contextlib.contextmanager
-def _binning(origin: BinOrigin) -> Iterator[None]:
+def _binning(extractor: featureextractor.RadiomicsFeatureExtractor, origin: BinOrigin
+             ) -> Iterator[None]:
     """PyRadiomics' fixed-bin-size edges start at ``origin`` inside the block (see
-    :func:`feature_rows`); PyRadiomics looks ``getBinEdges`` up at each call."""
+    :func:`feature_rows`; a value for the ``original`` image only, the ROI minimum for the other
+    image types); PyRadiomics looks ``getBinEdges`` up at each call, and computes the features
+    of one image type in one ``computeFeatures`` call, which names it."""
     if origin is None:
         yield
         return
     own = imageoperations.getBinEdges
+    own_compute = extractor.computeFeatures
+    current = ["original"]
+
+    def compute(image: sitk.Image, mask: sitk.Image, imageTypeName: str,  # noqa: N803
+                **kwargs: Any) -> Any:
+        current[0] = imageTypeName
+        return own_compute(image, mask, imageTypeName, **kwargs)
 
     def edges(parameterValues: np.ndarray, **kwargs: Any) -> np.ndarray:  # noqa: N803
         if kwargs.get("binCount") is not None:
             return own(parameterValues, **kwargs)
-        return ibsi_bin_edges(parameterValues, float(kwargs.get("binWidth", 25)), origin)
+        start = origin if current[0] == "original" else "minimum"
+        return ibsi_bin_edges(parameterValues, float(kwargs.get("binWidth", 25)), start)
 
     imageoperations.getBinEdges = edges
+    extractor.computeFeatures = compute
     try:
         yield
     finally:
         imageoperations.getBinEdges = own
+        del extractor.computeFeatures  # the class's method again
 
 
 def ibsi_bin_edges(values: np.ndarray, width: float, origin: float | Literal["minimum"]
