@@ -39,7 +39,7 @@ rule all:
         f"{RES}/merge/dataset.csv",
         # reliability.enabled: the reliability stage's tables too (README, "Reliability")
         [f"{RES}/reliability/reliable_features.tsv"] if config["reliability"]["enabled"] else [],
-        # analyse.enabled (default): the analysis tables too (README, "Analysis")
+        # analyse.enabled: the analysis tables too (README, "Analysis")
         [f"{RES}/analysis/associations.tsv"] if config["analyse"]["enabled"] else [],
         # sr.enabled: a DICOM SEG and SR (TID 1500) per pair (README, "DICOM SR (TID 1500)")
         [f"{RES}/sr/status.tsv"] if config["sr"]["enabled"] else [],

@@ -15,6 +15,8 @@ rule report:
         join_report=f"{RES}/merge/clinical_join_report.tsv",
         dataset=f"{RES}/merge/dataset.parquet",
         features_wide=f"{RES}/merge/features_wide.csv",
+        # the RECIST overlays; the merge always writes it (no rows when the families are off)
+        landmarks=f"{RES}/merge/landmarks.tsv",
         analysis=([f"{RES}/analysis/redundancy_clusters.tsv", f"{RES}/analysis/associations.tsv",
                    f"{RES}/analysis/model_ready.parquet", f"{RES}/analysis/baseline.tsv"]
                   if config["analyse"]["enabled"] else []),

@@ -10,6 +10,7 @@ with script_logging(snakemake.log[0]):
         inputs=ReportInputs(
             pair_records=list(i.pair_records), series=i.series, run_summary=i.run_summary,
             join_report=i.join_report, dataset=i.dataset, features_wide=i.features_wide,
+            landmarks=i.landmarks,
             analysis=AnalysisFiles(*i.analysis) if len(i.analysis) else None,
         ),
         report_dir=snakemake.output.site,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +18,22 @@ from workflow_helpers import REPO
 
 from radflow.config_check import check_config
 from radflow.errors import ConfigError
+from radflow.features.semantic import SemanticSettings, semantic_features
+from radflow.io.atomic import write_tsv
+from radflow.merge.side_tables import side_tables
+from radflow.records.side import ExtractSide, Landmark, PairSide, write_extract_side
+from radflow.report.gallery import read_landmarks, read_pair_records
+from radflow.report.overlay import AXIS_COLOURS, LpsIndexMap
 from radflow.report.page import STATIC
 from radflow.report.plots import km_curves
 from radflow.report.qc import (
     CONTOUR_COLOUR,
     display_window,
+    draw_figure,
     oriented_arrays,
+    pair_picture_pngs,
     plane_views,
+    recist_view,
     render_pngs,
 )
 from radflow.report.resources import report_runtime
@@ -173,6 +183,212 @@ def test_other_modalities_get_a_percentile_window(modality) -> None:
     assert (window.low, window.high) == pytest.approx((np.percentile(image, 2),
                                                        np.percentile(image, 98)))
     assert "percentiles 2-98" in window.name
+
+
+# --- the RECIST overlay ----------------------------------------------------------------------
+
+
+def _rotation(axis: int, degrees: float) -> np.ndarray:
+    c, s_ = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    a, b = [i for i in range(3) if i != axis]
+    r = np.eye(3)
+    r[a, a], r[a, b], r[b, a], r[b, b] = c, -s_, s_, c
+    return r
+
+
+#: Direction matrices (columns: the index axes i, j, k in LPS) and the display plane of the
+#: acquisition slices.
+SAGITTAL = np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0]], float)  # i anterior, j inferior, k left
+CORONAL = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], float)  # i left, j inferior, k posterior
+DIRECTIONS = {
+    "axial": (np.eye(3), "axial"),
+    "axial-flipped": (np.diag([-1.0, -1.0, 1.0]), "axial"),
+    "axial-oblique": (_rotation(2, 25.0) @ _rotation(0, 10.0) @ np.diag([-1.0, 1.0, 1.0]),
+                      "axial"),
+    "sagittal": (SAGITTAL, "sagittal"),
+    "coronal-oblique": (_rotation(2, 15.0) @ _rotation(1, -8.0) @ CORONAL, "coronal"),
+}
+
+
+def _lesion_image(direction: np.ndarray) -> tuple[sitk.Image, sitk.Image]:
+    """A (k, j, i) = (9, 36, 40) image, anisotropic voxels, with a rotated elliptic lesion in
+    the acquisition plane on slices 3-5 (the largest on slice 4)."""
+    k, j, i = np.mgrid[0:9, 0:36, 0:40].astype(float)
+    u = (i - 19.3) * np.cos(0.5) + (j - 17.6) * np.sin(0.5)
+    v = -(i - 19.3) * np.sin(0.5) + (j - 17.6) * np.cos(0.5)
+    scale = np.where(k == 4, 1.0, np.where((k == 3) | (k == 5), 0.6, 0.0))
+    inside = (scale > 0) & ((u / 9.0) ** 2 + (v / 4.0) ** 2 <= scale ** 2)
+    image = sitk.GetImageFromArray(np.where(inside, 10.0, 0.0).astype(np.float32))
+    mask = sitk.GetImageFromArray(inside.astype(np.uint8))
+    for item in (image, mask):
+        item.SetSpacing((0.7, 0.9, 2.5))
+        item.SetOrigin((12.0, -30.0, 55.0))
+        item.SetDirection(tuple(direction.ravel()))
+    return image, mask
+
+
+def _landmarks(image: sitk.Image, mask: sitk.Image) -> tuple[tuple[Landmark, ...], dict]:
+    result = semantic_features(image, mask, SemanticSettings(), modality="CT")
+    found = result.landmarks
+    return ((Landmark("long_axis", found.slice_index, found.long_axis),
+             Landmark("short_axis", found.slice_index, found.short_axis),
+             Landmark("diameter_3d", None, found.diameter_3d)), result.features)
+
+
+@pytest.mark.parametrize("name", DIRECTIONS)
+def test_the_lps_index_map_is_the_reorientation(name) -> None:
+    direction = DIRECTIONS[name][0]
+    array = np.arange(5 * 6 * 7, dtype=np.int32).reshape(5, 6, 7)  # (k, j, i)
+    image = sitk.GetImageFromArray(array)
+    image.SetDirection(tuple(direction.ravel()))
+    oriented = sitk.GetArrayFromImage(sitk.DICOMOrient(image, "LPS"))
+    to_lps = LpsIndexMap.of(image)
+    for i, j, k in [(0, 0, 0), (6, 5, 4), (3, 1, 2), (0, 5, 1)]:
+        x, y, z = (round(c) for c in to_lps((i, j, k)))
+        assert oriented[z, y, x] == array[k, j, i]
+
+
+def _marker_centre(view, value: float) -> np.ndarray:
+    rows, cols = np.nonzero(view.image == value)
+    assert len(rows) == 1, f"marker {value} not on the panel once"
+    return np.array([(cols[0] + 0.5) * view.pixel_mm[0], (rows[0] + 0.5) * view.pixel_mm[1]])
+
+
+@pytest.mark.parametrize("name", DIRECTIONS)
+def test_the_recist_axes_are_drawn_on_their_end_points(name) -> None:
+    direction, plane = DIRECTIONS[name]
+    image, mask = _lesion_image(direction)
+    landmarks, features = _landmarks(image, mask)
+    # Independent of the overlay's path: the continuous index q of each end point (numpy, not
+    # SimpleITK), and three marked voxels around it on its slice, floor(q) and its neighbours
+    # along i and j: they reach the panel through the image's own path (DICOMOrient, slicing,
+    # flips), and the panel is affine in (i, j), so the end point must be drawn at
+    # p(floor) + (q_i - floor_i) (p(+i) - p(floor)) + (q_j - floor_j) (p(+j) - p(floor)).
+    matrix = direction * np.asarray(image.GetSpacing())[None, :]
+    values = sitk.GetArrayFromImage(image)
+    markers: dict[tuple[int, int, int], float] = {}
+    where = {}
+    for mark in landmarks[:2]:
+        ends = []
+        for point in mark.points:
+            q = np.linalg.solve(matrix, np.asarray(point) - np.asarray(image.GetOrigin()))
+            assert q[2] == pytest.approx(mark.slice_index, abs=1e-9)  # on its slice
+            i, j, k = (int(np.floor(q[0])), int(np.floor(q[1])), round(q[2]))
+            corners = ((i, j, k), (i + 1, j, k), (i, j + 1, k))
+            for corner in corners:
+                markers.setdefault(corner, 1000.0 + len(markers))
+            ends.append((q[0] - i, q[1] - j, corners))
+        where[mark.name] = ends
+    for (i, j, k), value in markers.items():
+        values[k, j, i] = value
+    marked = sitk.GetImageFromArray(values)
+    marked.CopyInformation(image)
+    oriented, roi, spacing = oriented_arrays(marked, mask, 1)
+    view = recist_view(marked, oriented, roi, spacing, landmarks, margin_mm=5.0)
+    assert view is not None
+    assert view.plane == plane
+    assert view.title == f"RECIST slice {int(features['recist_LongestDiameterSlice'])}"
+    assert view.mask.any()
+    assert [line.name for line in view.lines] == ["long_axis", "short_axis"]
+    pixel = np.asarray(view.pixel_mm)
+    for line in view.lines:
+        for drawn, (di, dj, corners) in zip((line.start, line.end), where[line.name],
+                                            strict=True):
+            base, step_i, step_j = (_marker_centre(view, markers[c]) for c in corners)
+            expected = base + di * (step_i - base) + dj * (step_j - base)
+            assert np.all(np.abs(np.asarray(drawn) - expected) <= 0.05 * pixel), line.name
+    assert view.lines[0].length_mm == pytest.approx(features["recist_LongestDiameter"])
+    assert view.lines[1].length_mm == pytest.approx(features["recist_ShortAxisDiameter"])
+    # what is drawn: one line per axis, on those points, with its length as a label
+    window = display_window("MR", view.image, view.mask, ReportSettings())
+    fig = draw_figure([view], window, "p0")
+    ax = fig.axes[0]
+    for line in view.lines:
+        (drawn,) = [a for a in ax.lines if a.get_gid() == line.name]
+        assert np.allclose(drawn.get_xydata(), [line.start, line.end])
+        assert drawn.get_color() == AXIS_COLOURS[line.name]
+    texts = [t.get_text() for t in ax.texts]
+    assert f"long {features['recist_LongestDiameter']:.1f} mm" in texts
+    assert f"short {features['recist_ShortAxisDiameter']:.1f} mm" in texts
+    assert view.title in texts
+
+
+def _cyan_pixels(png: bytes) -> int:
+    """Pixels of the long axis's cyan (also where it is blended with the grey image)."""
+    assert AXIS_COLOURS["long_axis"] == "#00e5ff"
+    r, g, b = np.moveaxis(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int), 2,
+                          0)
+    return int(((g - r > 80) & (b - r > 80)).sum())
+
+
+def test_a_pair_without_landmarks_has_no_recist_panel(tmp_path) -> None:
+    image, mask = _lesion_image(DIRECTIONS["axial-oblique"][0])
+    landmarks, _ = _landmarks(image, mask)
+    sitk.WriteImage(image, str(tmp_path / "image.nii.gz"))
+    sitk.WriteImage(mask, str(tmp_path / "mask.nii.gz"))
+    args = (str(tmp_path / "image.nii.gz"), str(tmp_path / "mask.nii.gz"), 1, "MR", "p0",
+            ReportSettings())
+    with_axes = pair_picture_pngs(*args, landmarks=landmarks)[0]
+    without = pair_picture_pngs(*args)[0]
+    only_3d = pair_picture_pngs(*args, landmarks=landmarks[2:])[0]  # no RECIST axes
+    assert without == only_3d
+    width = Image.open(io.BytesIO(without)).size[0]
+    assert Image.open(io.BytesIO(with_axes)).size[0] > width
+    assert _cyan_pixels(with_axes) > 10
+    assert _cyan_pixels(without) == 0
+    oriented, roi, spacing = oriented_arrays(image, mask, 1)
+    assert recist_view(image, oriented, roi, spacing, (), 5.0) is None
+
+
+def test_end_points_off_their_slice_are_not_drawn(caplog) -> None:
+    image, mask = _lesion_image(DIRECTIONS["sagittal"][0])
+    landmarks, _ = _landmarks(image, mask)
+    oriented, roi, spacing = oriented_arrays(image, mask, 1)
+    long_axis, short_axis = landmarks[:2]
+    k = long_axis.slice_index
+    # the short axis said to be on another slice: the long axis alone
+    moved = (long_axis, replace(short_axis, slice_index=k + 1))
+    view = recist_view(image, oriented, roi, spacing, moved, 5.0)
+    assert view is not None and [line.name for line in view.lines] == ["long_axis"]
+    # a slice index that is not the end points' slice (landmarks of another grid): no panel
+    wrong = tuple(replace(m, slice_index=k - 1) for m in landmarks[:2])
+    assert recist_view(image, oriented, roi, spacing, wrong, 5.0) is None
+    assert "not on RECIST slice" in caplog.text
+
+
+def test_the_landmarks_table_reaches_the_pictures(tmp_path) -> None:
+    cohort = make_report_inputs(tmp_path / "in", n_pairs=4, analysis=False)
+    # the first pair's RECIST axes from the semantic family on its files; the others have none
+    first = read_pair_records(cohort.inputs.pair_records)[0]
+    found = semantic_features(sitk.ReadImage(first.image), sitk.ReadImage(first.mask),
+                              SemanticSettings()).landmarks
+    # written the way the pipeline writes it: extract side records -> merge's side_tables
+    marks_of_first = (Landmark("long_axis", found.slice_index, found.long_axis),
+                      Landmark("short_axis", found.slice_index, found.short_axis),
+                      Landmark("suv_peak_centre", None, ((1.0, 2.0, 3.0),)))
+    sides = []
+    for n, rec in enumerate(read_pair_records(cohort.inputs.pair_records)[:-1]):
+        sides.append(str(tmp_path / f"unit{n}.side.json"))
+        write_extract_side(sides[-1], ExtractSide(unit=f"u{n}", pairs=[PairSide(
+            rec.pair_id, rec.case_id or "", rec.image_key or "",
+            landmarks=marks_of_first if rec.pair_id == first.pair_id else ())]))
+    table = tmp_path / "landmarks.tsv"
+    write_tsv(table, side_tables(sides)[0])
+    marks = read_landmarks(str(table))
+    assert list(marks) == [first.pair_id]
+    assert [m.name for m in marks[first.pair_id]] == ["long_axis", "short_axis",
+                                                     "suv_peak_centre"]
+    assert marks[first.pair_id][0].slice_index == found.slice_index
+    page = run_report(replace(cohort.inputs, landmarks=str(table)), str(tmp_path / "report"),
+                      ReportSettings(), cohort="t", config={"cohort": "t"},
+                      version="0.0.test")
+    for pair_id in cohort.pair_ids[:-1]:  # the last pair failed: no picture
+        png = (page.parent / "qc" / f"{pair_id}.png").read_bytes()
+        assert (_cyan_pixels(png) > 10) == (pair_id == first.pair_id), pair_id
+    # the families off: side records without landmarks, a table without rows
+    empty = tmp_path / "empty.tsv"
+    write_tsv(empty, side_tables(sides[1:])[0])
+    assert read_landmarks(str(empty)) == {}
 
 
 def test_kaplan_meier_by_hand() -> None:

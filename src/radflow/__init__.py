@@ -8,4 +8,4 @@ Building blocks, named by noun: ``dicom``, ``filters``, ``io``, ``radiomics_adap
 and synthetic-DICOM writers (demo and tests only); ``cli`` the ``radflow`` command.
 """
 
-__version__ = "0.7.0"
+__version__ = "0.9.0"

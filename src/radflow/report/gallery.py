@@ -1,21 +1,24 @@
 """The QC gallery: one picture per pair, written as PNG files named by the pair key.
 
 Pairs on one image share one read of the image. A pair that is not ``ok``, or whose files cannot
-be read, gets a card without a picture that says why (never a failure of the report).
+be read, gets a card without a picture that says why (never a failure of the report). A pair with
+RECIST landmarks (``merge/landmarks.tsv``, :func:`read_landmarks`) gets the RECIST panel.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+import pandas as pd
 import SimpleITK as sitk
 
 from radflow.errors import InputFileError
 from radflow.io.atomic import write_bytes
 from radflow.io.nifti import read_image
 from radflow.records import PairRecord, Status, read_pair_record
+from radflow.records.side import Landmark
 from radflow.report.qc import PairPicture, pair_picture_pngs
 from radflow.report.settings import ReportSettings
 
@@ -31,6 +34,31 @@ def read_pair_records(paths: Iterable[str]) -> list[PairRecord]:
     return sorted((read_pair_record(p) for p in paths), key=lambda r: r.pair_id)
 
 
+def read_landmarks(path: str) -> dict[str, tuple[Landmark, ...]]:
+    """Pair key -> its two-point landmarks (RECIST axes, 3-D diameter) in ``merge/landmarks.tsv``
+    ("" or a table without rows, as when the families are off: none).
+
+    Raises
+    ------
+    InputFileError
+        The table is unreadable or lacks its columns (``bad-landmarks-table``).
+    """
+    if not path:
+        return {}
+    try:
+        table = pd.read_csv(path, sep="\t", dtype={"pair_id": str})
+        ends = table[["x1", "y1", "z1", "x2", "y2", "z2"]].to_numpy(dtype=float)
+        out: dict[str, list[Landmark]] = {}
+        for row, (x1, y1, z1, x2, y2, z2) in zip(table.itertuples(), ends, strict=True):
+            k = None if pd.isna(row.slice_index) else int(row.slice_index)
+            out.setdefault(str(row.pair_id), []).append(
+                Landmark(str(row.landmark), k, ((x1, y1, z1), (x2, y2, z2))))
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise InputFileError(f"{Path(path).name}: cannot read the landmarks table ({exc})",
+                             reason="bad-landmarks-table") from exc
+    return {pair: tuple(marks) for pair, marks in out.items()}
+
+
 def _is_ok(status: str) -> bool:
     try:
         return Status.parse(status).is_ok
@@ -39,7 +67,9 @@ def _is_ok(status: str) -> bool:
 
 
 def write_gallery(records: list[PairRecord], modality_of: Mapping[str, str],
-                  settings: ReportSettings, report_dir: str | Path) -> list[PairPicture]:
+                  settings: ReportSettings, report_dir: str | Path,
+                  landmarks: Mapping[str, Sequence[Landmark]] | None = None
+                  ) -> list[PairPicture]:
     """Write ``qc/<pair_id>.png`` and ``assets/thumbs/<pair_id>.png`` of every ``ok`` pair.
 
     Parameters
@@ -52,6 +82,9 @@ def write_gallery(records: list[PairRecord], modality_of: Mapping[str, str],
         The report settings (planes, margin, windows).
     report_dir
         The report folder.
+    landmarks
+        Pair key -> its landmarks (:func:`read_landmarks`); a pair with a RECIST long axis gets
+        the RECIST panel, a pair without has none.
 
     Returns
     -------
@@ -76,7 +109,7 @@ def write_gallery(records: list[PairRecord], modality_of: Mapping[str, str],
             full, thumb, window = pair_picture_pngs(
                 rec.image, rec.mask, int(rec.label or 1), modality,
                 f"{rec.pair_id}  ·  {rec.roi or ''}  ·  {modality}", settings,
-                image=cached[1])
+                image=cached[1], landmarks=(landmarks or {}).get(rec.pair_id, ()))
         except InputFileError as exc:
             logger.warning("report: pair %s: no picture (%s)", rec.pair_id, exc.reason)
             cards.append(PairPicture(**base, note=f"no picture: {exc.reason}"))
@@ -91,4 +124,4 @@ def write_gallery(records: list[PairRecord], modality_of: Mapping[str, str],
     return sorted(cards, key=lambda c: c.pair_id)
 
 
-__all__ = ["QC_DIR", "THUMB_DIR", "read_pair_records", "write_gallery"]
+__all__ = ["QC_DIR", "THUMB_DIR", "read_landmarks", "read_pair_records", "write_gallery"]

@@ -10,20 +10,32 @@ Display conventions (radiological): volumes are reoriented to LPS index axes (Si
 anterior at the top, the coronal plane superior at the top and the patient's right on the left,
 the sagittal plane superior at the top and anterior on the left. Every panel is drawn in mm, so
 its aspect ratio follows the voxel spacing.
+
+RECIST overlay: a pair with RECIST landmarks (``merge/landmarks.tsv``) gets one more panel,
+"RECIST slice k", on the acquisition slice ``k`` of its long axis (the plane of the three that
+slice is, after the reorientation), with the long and short axes drawn as lines and labelled
+with their lengths (mm). The end points (patient mm, LPS) go to the picture through the same
+geometry as the voxels (:mod:`radflow.report.overlay`).
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import SimpleITK as sitk
 
 from radflow.errors import InputFileError
 from radflow.io.nifti import read_image
+from radflow.records.side import Landmark
+from radflow.report.overlay import AXIS_COLOURS, AxisLine, axis_lines, recist_slice
 from radflow.report.settings import Plane, ReportSettings
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: CT windows (width, level) in HU.
 CT_WINDOWS: dict[str, tuple[float, float]] = {"soft-tissue": (400.0, 40.0),
@@ -54,6 +66,12 @@ class PlaneView:
         (width, height) of one displayed pixel, mm.
     index
         The slice's index along the plane's normal in the LPS-oriented volume.
+    box
+        The crop, ``(start, stop)`` of the z, y and x indices of the LPS-oriented volume.
+    title
+        The panel's label (the plane's name when empty).
+    lines
+        RECIST axes drawn over the panel.
     """
 
     plane: Plane
@@ -61,12 +79,28 @@ class PlaneView:
     mask: np.ndarray
     pixel_mm: tuple[float, float]
     index: int
+    box: tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+    title: str = ""
+    lines: tuple[AxisLine, ...] = ()
 
     @property
     def size_mm(self) -> tuple[float, float]:
         """(width, height) of the panel in mm."""
         rows, cols = self.image.shape
         return cols * self.pixel_mm[0], rows * self.pixel_mm[1]
+
+    def to_panel(self, index: Sequence[float]) -> tuple[float, float]:
+        """The panel coordinates (mm from the left and top edges) of a continuous index
+        ``(x, y, z)`` of the LPS-oriented volume (voxel centres at integers)."""
+        x, y, z = index
+        (_, z_stop), (y_start, _), (x_start, _) = self.box
+        if self.plane == "axial":
+            col, row = x - x_start, y - y_start
+        elif self.plane == "coronal":
+            col, row = x - x_start, (z_stop - 1) - z
+        else:
+            col, row = y - y_start, (z_stop - 1) - z
+        return (col + 0.5) * self.pixel_mm[0], (row + 0.5) * self.pixel_mm[1]
 
 
 @dataclass(frozen=True)
@@ -139,22 +173,59 @@ def plane_views(image: np.ndarray, mask: np.ndarray, spacing: tuple[float, float
     """
     if not mask.any():
         raise ValueError("plane_views: the mask is empty")
-    bz, by, bx = crop_box(mask, spacing, margin_mm)
-    sx, sy, sz = spacing
+    box = crop_box(mask, spacing, margin_mm)
+    normal = {"axial": 0, "coronal": 1, "sagittal": 2}
     views = []
     for plane in planes:
-        if plane == "axial":
-            k = _centre_index(mask, 0)
-            img, roi, pixel = image[k, by, bx], mask[k, by, bx], (sx, sy)
-        elif plane == "coronal":
-            k = _centre_index(mask, 1)
-            img, roi, pixel = image[bz, k, bx][::-1], mask[bz, k, bx][::-1], (sx, sz)
-        else:
-            k = _centre_index(mask, 2)
-            img, roi, pixel = image[bz, by, k][::-1], mask[bz, by, k][::-1], (sy, sz)
-        views.append(PlaneView(plane, np.asarray(img, dtype=np.float32), np.asarray(roi, bool),
-                               pixel, k))
+        views.append(plane_view(image, mask, spacing, plane, _centre_index(mask, normal[plane]),
+                                box))
     return views
+
+
+def plane_view(image: np.ndarray, mask: np.ndarray, spacing: tuple[float, float, float],
+               plane: Plane, index: int, box: tuple[slice, slice, slice]) -> PlaneView:
+    """The panel of ``plane`` through slice ``index`` (along its normal) of the crop ``box``.
+
+    ``image``, ``mask``: (z, y, x) on LPS index axes; ``box``: :func:`crop_box`.
+    """
+    bz, by, bx = box
+    sx, sy, sz = spacing
+    if plane == "axial":
+        img, roi, pixel = image[index, by, bx], mask[index, by, bx], (sx, sy)
+    elif plane == "coronal":
+        img, roi, pixel = image[bz, index, bx][::-1], mask[bz, index, bx][::-1], (sx, sz)
+    else:
+        img, roi, pixel = image[bz, by, index][::-1], mask[bz, by, index][::-1], (sy, sz)
+    return PlaneView(plane, np.asarray(img, dtype=np.float32), np.asarray(roi, bool), pixel,
+                     index, ((bz.start, bz.stop), (by.start, by.stop), (bx.start, bx.stop)))
+
+
+def recist_view(image: sitk.Image, values: np.ndarray, mask: np.ndarray,
+                spacing: tuple[float, float, float], landmarks: Sequence[Landmark],
+                margin_mm: float) -> PlaneView | None:
+    """The "RECIST slice k" panel of a pair, or None when it has no long axis on that slice.
+
+    Parameters
+    ----------
+    image
+        The image as read (its grid is the landmarks' grid; only its geometry is used).
+    values, mask, spacing
+        :func:`oriented_arrays` of the pair.
+    landmarks
+        The pair's landmarks (:mod:`radflow.records.side`); ``long_axis`` and ``short_axis``
+        are drawn, on the long axis's slice (:mod:`radflow.report.overlay`).
+    margin_mm
+        As for :func:`plane_views` (same crop).
+    """
+    where = recist_slice(image, landmarks)
+    if where is None:
+        return None
+    view = plane_view(values, mask, spacing, where.plane, where.index,
+                      crop_box(mask, spacing, margin_mm))
+    lines = axis_lines(image, where, view.to_panel)
+    if not any(line.name == "long_axis" for line in lines):
+        return None  # its end points are not on its slice (warned): not this image's landmarks
+    return replace(view, title=f"RECIST slice {where.k}", lines=lines)
 
 
 def display_window(modality: str, image: np.ndarray, mask: np.ndarray,
@@ -179,8 +250,10 @@ def display_window(modality: str, image: np.ndarray, mask: np.ndarray,
     return Window(low, high, f"{modality or 'image'} percentiles {low_p:g}-{high_p:g}")
 
 
-def render_pngs(views: Sequence[PlaneView], window: Window, title: str) -> tuple[bytes, bytes]:
-    """(full PNG, thumbnail PNG) of the panels side by side, each panel in mm (equal aspect)."""
+def draw_figure(views: Sequence[PlaneView], window: Window, title: str) -> Figure:
+    """The picture as a matplotlib ``Figure`` (Agg, no pyplot): the panels side by side, each
+    in mm (equal aspect), with their contours, labels and RECIST axes (a ``Line2D`` each, its
+    ``gid`` the axis's name, in panel coordinates)."""
     from matplotlib.figure import Figure  # Agg via FigureCanvasAgg: no pyplot, no display
 
     ratios = [v.size_mm[0] / v.size_mm[1] for v in views]
@@ -199,17 +272,31 @@ def render_pngs(views: Sequence[PlaneView], window: Window, title: str) -> tuple
                        (np.arange(rows) + 0.5) * view.pixel_mm[1],
                        view.mask.astype(np.float32), levels=[0.5], colors=[CONTOUR_COLOUR],
                        linewidths=1.2)
+        for line in view.lines:
+            ax.plot([line.start[0], line.end[0]], [line.start[1], line.end[1]],
+                    color=AXIS_COLOURS[line.name], linewidth=1.2, gid=line.name)
         ax.set_xlim(0, width)
         ax.set_ylim(height, 0)
         ax.set_axis_off()
         # labels in mm (data coordinates): the axes box can be wider than the image
         left, right, top = EDGE_LABELS[view.plane]
-        for x, y, text, ha, va in ((0.02, 0.02, view.plane, "left", "top"),
+        for x, y, text, ha, va in ((0.02, 0.02, view.title or view.plane, "left", "top"),
                                    (0.01, 0.5, left, "left", "center"),
                                    (0.99, 0.5, right, "right", "center"),
                                    (0.5, 0.01, top, "center", "top")):
             ax.text(x * width, y * height, text, color="yellow", fontsize=7, ha=ha, va=va)
+        for row, line in enumerate(reversed(view.lines)):
+            label = "long" if line.name == "long_axis" else "short"
+            ax.text(0.02 * width, (0.98 - 0.07 * row) * height,
+                    f"{label} {line.length_mm:.1f} mm", color=AXIS_COLOURS[line.name],
+                    fontsize=7, ha="left", va="bottom", gid=f"{line.name}_label")
     fig.suptitle(title, color="white", fontsize=9, y=0.99, va="top")
+    return fig
+
+
+def render_pngs(views: Sequence[PlaneView], window: Window, title: str) -> tuple[bytes, bytes]:
+    """(full PNG, thumbnail PNG) of :func:`draw_figure`."""
+    fig = draw_figure(views, window, title)
     out = []
     for dpi in (FULL_DPI, THUMB_DPI):
         buffer = io.BytesIO()
@@ -236,11 +323,13 @@ class PairPicture:
 
 
 def pair_picture_pngs(image_path: str, mask_path: str, label: int, modality: str, title: str,
-                      settings: ReportSettings, image: sitk.Image | None = None
-                      ) -> tuple[bytes, bytes, Window]:
+                      settings: ReportSettings, image: sitk.Image | None = None,
+                      landmarks: Sequence[Landmark] = ()) -> tuple[bytes, bytes, Window]:
     """Read a pair's files and render its picture (full, thumbnail) and the window used.
 
-    ``image``: the image already read (pairs on one image share it).
+    ``image``: the image already read (pairs on one image share it). ``landmarks``: the pair's
+    (``merge/landmarks.tsv``); with a RECIST long axis the picture gets the RECIST panel
+    (:func:`recist_view`).
 
     Raises
     ------
@@ -253,6 +342,9 @@ def pair_picture_pngs(image_path: str, mask_path: str, label: int, modality: str
     if not roi.any():
         raise InputFileError(f"label {label} is absent from the mask", reason="label-absent")
     views = plane_views(values, roi, spacing, settings.planes, settings.margin_mm)
+    recist = recist_view(image, values, roi, spacing, landmarks, settings.margin_mm)
+    if recist is not None:
+        views.append(recist)
     box = crop_box(roi, spacing, settings.margin_mm)
     window = display_window(modality, np.asarray(values[box], np.float32), roi[box], settings)
     full, thumb = render_pngs(views, window, f"{title}  ·  {window.name}")
@@ -260,5 +352,5 @@ def pair_picture_pngs(image_path: str, mask_path: str, label: int, modality: str
 
 
 __all__ = ["CT_WINDOWS", "LUNG_BELOW_HU", "PairPicture", "PlaneView", "Window", "crop_box",
-           "display_window", "oriented_arrays", "pair_picture_pngs", "plane_views",
-           "render_pngs"]
+           "display_window", "draw_figure", "oriented_arrays", "pair_picture_pngs", "plane_view",
+           "plane_views", "recist_view", "render_pngs"]

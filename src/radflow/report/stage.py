@@ -16,7 +16,7 @@ from radflow.io.atomic import write_bytes
 from radflow.records import read_table
 from radflow.records.tables import read_series_table
 from radflow.report.content import analysis_section, provenance_blocks, status_blocks
-from radflow.report.gallery import read_pair_records, write_gallery
+from radflow.report.gallery import read_landmarks, read_pair_records, write_gallery
 from radflow.report.page import render_page, write_page
 from radflow.report.settings import ReportSettings, settings_from
 
@@ -47,6 +47,8 @@ class ReportInputs:
     dataset: str
     features_wide: str
     analysis: AnalysisFiles | None = None
+    #: ``merge/landmarks.tsv`` (the RECIST overlays); "": no overlays
+    landmarks: str = ""
 
 
 def _feature_columns(dataset: pd.DataFrame, features_wide: str) -> list[str]:
@@ -85,7 +87,8 @@ def run_report(inputs: ReportInputs, report_dir: str, settings: ReportSettings, 
     records = read_pair_records(inputs.pair_records)
     series = read_series_table(inputs.series, ["series_key", "modality"])
     modality_of = dict(zip(series["series_key"], series["modality"], strict=True))
-    cards = write_gallery(records, modality_of, settings, report_dir)
+    cards = write_gallery(records, modality_of, settings, report_dir,
+                          read_landmarks(inputs.landmarks))
     dataset = _read(inputs.dataset, "merged dataset")
     features = _feature_columns(dataset, inputs.features_wide)
     analysis = None
