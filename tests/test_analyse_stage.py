@@ -5,15 +5,13 @@ outcome (a lesion-volume threshold) found by the analysis (README, "Analysis", "
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from workflow_helpers import REPO, job_counts, snakemake
+from workflow_helpers import demo_config, job_counts, snakemake
 
 from radflow.analyse import analyse, read_dataset
 from radflow.analyse.associations import ASSOCIATION_COLUMNS
@@ -43,17 +41,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     """The demo's workflow run up to ``analyse``: (work folder, config arguments)."""
     tmp_path = tmp_path_factory.mktemp("analyse_stage")
     demo = make_demo_cohort(tmp_path / "demo", n_patients=N_PATIENTS)
-    params = tmp_path / "pyradiomics.yaml"
-    shutil.copy(REPO / "config" / "pyradiomics.yaml", params)
+    config = demo_config(tmp_path, demo, analyse={"enabled": True})
     work = tmp_path / "work"
-    work.mkdir()
-    cfg = tmp_path / "cohort.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "cohort": "demo", "dicom_root": str(demo.dicom_root), "sheet": str(demo.sheet),
-        "clinical": str(demo.clinical), "clinical_id": "patient_id",
-        "clinical_dictionary": str(demo.clinical_dictionary),
-        "extract": {"params": str(params)}, "analyse": {"enabled": True}}))
-    config = ["--configfile", str(cfg)]
 
     # with analyse.enabled the default target reaches the analysis
     planned = job_counts(snakemake(work, ["-n", "--cores", "2", *config]).stdout)

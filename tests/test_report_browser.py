@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 from report_fixtures import make_report_inputs
-from workflow_helpers import REPO, find_planted, snakemake
+from workflow_helpers import demo_config, find_planted, snakemake
 
 from radflow.report.page import render_page, write_page
 from radflow.report.qc import PairPicture
@@ -170,18 +169,9 @@ def test_the_demo_report(browser, tmp_path) -> None:
     from radflow.demo import make_demo_cohort
 
     demo = make_demo_cohort(tmp_path / "demo")
-    params = tmp_path / "pyradiomics.yaml"
-    shutil.copy(REPO / "config" / "pyradiomics.yaml", params)
+    config = demo_config(tmp_path, demo, analyse={"enabled": True}, report={"enabled": True})
     work = tmp_path / "work"
-    work.mkdir()
-    cfg = tmp_path / "cohort.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "cohort": "demo", "dicom_root": str(demo.dicom_root), "sheet": str(demo.sheet),
-        "clinical": str(demo.clinical), "clinical_id": "patient_id",
-        "clinical_dictionary": str(demo.clinical_dictionary),
-        "extract": {"params": str(params)}, "analyse": {"enabled": True},
-        "report": {"enabled": True}}))
-    run = snakemake(work, ["--cores", "2", "--configfile", str(cfg)])
+    run = snakemake(work, ["--cores", "2", *config])
     res = work / "results" / "demo"
     page_file = res / "report" / "index.html"
     assert page_file.is_file()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from workflow_helpers import REPO, find_planted, job_counts, snakemake
+from workflow_helpers import demo_config, find_planted, job_counts, snakemake
 
 from radflow.demo import make_demo_cohort
 from radflow.extract.families import FEATURE_CLASSES, IMAGE_TYPE
@@ -37,20 +36,12 @@ def demo_run(tmp_path_factory):
     """Generate the demo and run the workflow once; yield (workdir, demo, config args)."""
     base = tmp_path_factory.mktemp("demo_run")
     demo = make_demo_cohort(base / "demo")
-    params = base / "pyradiomics.yaml"
-    shutil.copy(REPO / "config" / "pyradiomics.yaml", params)
-    work = base / "work"
-    work.mkdir()
     (base / "secret").mkdir()  # a fixed key: the keys (and so the behaviour reference) are stable
     (base / "secret" / "key").write_bytes(REFERENCE_KEY)
-    cfg = base / "cohort.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "cohort": "demo", "dicom_root": str(demo.dicom_root), "sheet": str(demo.sheet),
-        "clinical": str(demo.clinical), "clinical_id": "patient_id",
-        "clinical_dictionary": str(demo.clinical_dictionary),
-        "key_file": str(base / "secret" / "key"), "extract": {"params": str(params)},
-        "analyse": {"enabled": True}, "report": {"enabled": True}}))
-    config = ["--configfile", str(cfg)]
+    config = demo_config(base, demo, key_file=str(base / "secret" / "key"),
+                         analyse={"enabled": True}, report={"enabled": True})
+    work = base / "work"
+    params = base / "pyradiomics.yaml"  # the copy demo_config wrote
     # --quiet host: the per-job blocks (which the default profile hides) are kept for
     # test_benchmarks_stay_within_the_requests, which reads each job's resources from them.
     run = snakemake(work, ["--cores", "2", "--quiet", "host", *config])

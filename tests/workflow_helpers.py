@@ -7,14 +7,17 @@ import gzip
 import io
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,6 +36,23 @@ def snakemake(workdir: Path, args: Sequence[str], *, check: bool = True,
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
                              f"{proc.stderr[-8000:]}")
     return proc
+
+
+def demo_config(base: Path, demo: Any, **extra: Any) -> list[str]:
+    """Write ``base/cohort.yaml`` for the demo cohort ``demo`` as the README documents it (its
+    DICOM tree, sheet, clinical table and dictionary, the shipped ``config/pyradiomics.yaml``
+    copied beside it), with ``extra`` top-level keys on top; make ``base/work``. Returns the
+    ``--configfile`` arguments."""
+    params = base / "pyradiomics.yaml"
+    shutil.copy(REPO / "config" / "pyradiomics.yaml", params)
+    (base / "work").mkdir(exist_ok=True)
+    cfg = base / "cohort.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "cohort": "demo", "dicom_root": str(demo.dicom_root), "sheet": str(demo.sheet),
+        "clinical": str(demo.clinical), "clinical_id": "patient_id",
+        "clinical_dictionary": str(demo.clinical_dictionary),
+        "extract": {"params": str(params)}, **extra}))
+    return ["--configfile", str(cfg)]
 
 
 def job_counts(dry_run_output: str) -> Counter[str]:
